@@ -1,0 +1,137 @@
+"""basisit kommunen list|show|onboard|offboard"""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from basisit import kommunen as registry
+from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
+from basisit.requests import onboarding as onb
+from basisit.requests.service import actor_name, present_instances
+from basisit.store.db import session_scope
+from basisit.store.models import Onboarding
+
+app = group("The Saarland's Kommunen and their onboarding.")
+
+
+@app.command("list")
+def list_kommunen(
+    kreis: str | None = typer.Option(None, help="Only this Kreis (name or Kreisschlüssel)"),
+    onboarded: bool | None = typer.Option(
+        None, "--onboarded/--not-onboarded", help="Only onboarded / only not onboarded"
+    ),
+    fmt: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """All 58 Kommunen, or those matching the filters."""
+    with session_scope() as session:
+        active = {o.ags for o in session.query(Onboarding).filter(Onboarding.active)}
+    rows = []
+    for k in registry.all_kommunen():
+        if kreis and kreis.lower() not in (k.kreis.lower(), k.kreis_schluessel):
+            continue
+        if onboarded is not None and (k.ags in active) != onboarded:
+            continue
+        rows.append(
+            {
+                "ags": k.ags, "name": k.name, "typ": k.typ, "kreis": k.kreis,
+                "einwohner": k.einwohner, "onboarded": k.ags in active,
+            }
+        )  # fmt: skip
+    if kreis and not rows and onboarded is None:
+        known = sorted({k.kreis for k in registry.all_kommunen()})
+        from basisit.errors import NotFound
+
+        raise NotFound(f"unknown Kreis {kreis!r} (known: {', '.join(known)})")
+    if fmt is not Format.table:
+        emit(rows, fmt)
+        return
+    table = Table(title=f"{len(rows)} Kommunen")
+    for col in ("AGS", "Name", "Typ", "Kreis", "Einwohner", "Onboarded"):
+        table.add_column(col, justify="right" if col == "Einwohner" else "left")
+    for r in rows:
+        table.add_row(
+            r["ags"], r["name"], r["typ"], r["kreis"], f"{r['einwohner']:,}".replace(",", "."),
+            "yes" if r["onboarded"] else "–",
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def show(ags: str, fmt: Format = typer.Option(Format.table, "--format")) -> None:
+    """One Kommune: registry data, onboarding, services."""
+    k = registry.get(ags)
+    with session_scope() as session:
+        record = session.get(Onboarding, k.ags)
+        services = {
+            name: f"{inst.service_id} {inst.request.plan} ({inst.request.state})"
+            for name, inst in present_instances(session, k.ags).items()
+        }
+        data = {
+            "ags": k.ags, "name": k.name, "typ": k.typ, "kreis": k.kreis,
+            "einwohner": k.einwohner, "flaeche_ha": k.flaeche_ha, "slug": k.slug,
+            "onboarded": bool(record and record.active),
+        }  # fmt: skip
+        if record:
+            data.update(
+                contact_name=record.contact_name,
+                contact_email=record.contact_email,
+                cost_centre=record.cost_centre,
+                billing_address=record.billing_address,
+                leitweg_id=record.leitweg_id,
+                onboarded_at=str(record.onboarded_at),
+                offboarded_at=str(record.offboarded_at) if record.offboarded_at else None,
+            )
+        data["services"] = services
+    if fmt is not Format.table:
+        emit(data, fmt)
+        return
+    table = Table(show_header=False, title=f"{k.name} ({k.ags})")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in data.items():
+        if key == "services":
+            value = "\n".join(f"{n}: {v}" for n, v in value.items()) or "–"
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@app.command()
+def onboard(
+    ags: str,
+    contact_name: str = typer.Option(..., "--contact-name"),
+    contact_email: str = typer.Option(..., "--contact-email"),
+    cost_centre: str = typer.Option(..., "--cost-centre"),
+    billing_address: str = typer.Option(..., "--billing-address"),
+    leitweg_id: str = typer.Option(..., "--leitweg-id", help="Routing ID for e-invoices"),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Take a Kommune on board: it can then request services."""
+    with session_scope() as session:
+        record = onb.onboard(
+            session,
+            ags=ags,
+            contact_name=contact_name,
+            contact_email=contact_email,
+            cost_centre=cost_centre,
+            billing_address=billing_address,
+            leitweg_id=leitweg_id,
+            actor=actor_name(actor),
+        )
+        console.print(f"[green]✓[/] {registry.get(record.ags).name} ({record.ags}) is onboarded")
+
+
+@app.command()
+def offboard(
+    ags: str,
+    reason: str | None = typer.Option(None, "--reason"),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """End a Kommune's participation (after all its services are decommissioned)."""
+    with session_scope() as session:
+        onb.offboard(session, ags=ags, actor=actor_name(actor), reason=reason)
+    console.print(f"[green]✓[/] {registry.get(ags).name} ({ags}) is offboarded")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="kommunen")

@@ -1,0 +1,25 @@
+"""The `basisit` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from basisit.cli import catalog as catalog_cli
+from basisit.cli import kommunen as kommunen_cli
+from basisit.cli import requests as requests_cli
+from basisit.cli.common import ErrorHandlingGroup
+
+app = typer.Typer(
+    help="Basis-IT for the Saarland's municipalities (eGo-Saar).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    cls=ErrorHandlingGroup,
+)
+
+catalog_cli.register(app)
+kommunen_cli.register(app)
+requests_cli.register(app)
+# Further command groups register here, one line each.
+
+if __name__ == "__main__":
+    app()

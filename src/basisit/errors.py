@@ -1,0 +1,34 @@
+"""Errors the CLI turns into a clear message and a non-zero exit code."""
+
+from __future__ import annotations
+
+
+class BasisItError(Exception):
+    """A problem the user can fix; the message names it."""
+
+    exit_code = 1
+
+
+class NotFound(BasisItError):
+    exit_code = 3
+
+
+class ValidationFailed(BasisItError):
+    """Input that breaks a rule; `problems` lists every one, not just the first."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or []
+        detail = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(message + detail)
+
+
+class TransitionNotAllowed(BasisItError):
+    exit_code = 5
+
+
+class Conflict(BasisItError):
+    """Someone else changed the same thing at the same time."""
+
+    exit_code = 6

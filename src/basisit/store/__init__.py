@@ -1,0 +1,1 @@
+"""The request database: SQLAlchemy 2 models, sessions, Alembic migrations."""

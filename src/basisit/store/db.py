@@ -1,0 +1,75 @@
+"""Engine and sessions for SQLite (default) or PostgreSQL (BASISIT_DB_URL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from basisit import paths
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url() -> str:
+    url = os.environ.get("BASISIT_DB_URL")
+    if url:
+        # psycopg 3 is the driver we ship; accept plain postgresql:// URLs.
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+    return f"sqlite:///{paths.data_dir() / 'basisit.sqlite'}"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers go on while a writer commits; busy_timeout makes racing writers wait
+    # for the lock instead of failing at once (the loser still fails on its version check).
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration; safe to call every time."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    migrate(engine)
+    return engine
+
+
+def engine() -> Engine:
+    return engine_for(database_url())
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back whole on any error."""
+    factory = sessionmaker(bind=engine(), expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,99 @@
+"""Tables of the request database. Change them only together with a migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: DateTime(timezone=True)}  # noqa: RUF012
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+class Onboarding(Base):
+    """A Kommune that takes part. Participation is voluntary; offboarding keeps the record."""
+
+    __tablename__ = "onboardings"
+
+    ags: Mapped[str] = mapped_column(String(8), primary_key=True)
+    contact_name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(String(200))
+    cost_centre: Mapped[str] = mapped_column(String(50))
+    billing_address: Mapped[str] = mapped_column(Text)
+    leitweg_id: Mapped[str] = mapped_column(String(46))
+    active: Mapped[bool] = mapped_column(default=True)
+    onboarded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    onboarded_by: Mapped[str] = mapped_column(String(100))
+    offboarded_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    offboarded_by: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class Request(Base):
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_ags_instance", "ags", "instance"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ags: Mapped[str] = mapped_column(String(8), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # create | change | decommission
+    instance: Mapped[str] = mapped_column(String(32))
+    service_id: Mapped[str] = mapped_column(String(50))
+    service_version: Mapped[int]
+    plan: Mapped[str] = mapped_column(String(50))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    schutzbedarf: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    monthly_eur: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    one_time_eur: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    price_lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    needs_finance: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Optimistic locking: an UPDATE that finds another version fails instead of overwriting.
+    version_id: Mapped[int] = mapped_column(default=1)
+
+    approvals: Mapped[list[Approval]] = relationship(
+        back_populates="request", order_by="Approval.id", cascade="all, delete-orphan"
+    )
+
+    __mapper_args__ = {"version_id_col": version_id}  # noqa: RUF012 (SQLAlchemy API)
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+    # One decision per role and request: two racing approvals cannot both land.
+    __table_args__ = (UniqueConstraint("request_id", "role", name="uq_approval_request_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    role: Mapped[str] = mapped_column(String(20))  # ops | finance
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+
+    request: Mapped[Request] = relationship(back_populates="approvals")
+
+
+class AuditEvent(Base):
+    """Who did what when: every request transition and every onboarding change."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    ags: Mapped[str] = mapped_column(String(8), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), default=None)
+    action: Mapped[str] = mapped_column(String(30))
+    from_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    to_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
