@@ -99,7 +99,7 @@ def validate(directory: Path | None = DIR_OPTION) -> None:
     problems = validate_catalog(directory)
     if problems:
         for problem in problems:
-            err_console.print(f"[red]✗[/] {escape(problem)}", highlight=False)
+            err_console.print(f"[red]✗[/] {escape(problem)}", highlight=False, soft_wrap=True)
         err_console.print(f"[bold red]{len(problems)} problem(s) in the catalog[/]")
         raise typer.Exit(4)
     catalog = load_catalog(directory)

@@ -12,11 +12,9 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 from typer.core import TyperGroup
 
-from basisit.errors import BasisItError, Conflict
+from basisit.errors import BasisItError
 
 # Wide enough for tables when output goes to a file or CI log instead of a terminal.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -43,15 +41,10 @@ class ErrorHandlingGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (StaleDataError, IntegrityError) as exc:
-            conflict = Conflict(
-                "someone else changed the same request at the same time; nothing was stored. "
-                f"Look at it again and retry. ({type(exc).__name__})"
-            )
-            err_console.print(f"[bold red]error:[/] {escape(str(conflict))}", highlight=False)
-            ctx.exit(conflict.exit_code)
         except BasisItError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             ctx.exit(exc.exit_code)
 
 

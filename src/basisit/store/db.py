@@ -11,9 +11,12 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from basisit import paths
+from basisit.errors import Conflict
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -68,6 +71,12 @@ def session_scope() -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except (StaleDataError, IntegrityError) as exc:
+        session.rollback()
+        raise Conflict(
+            "someone else changed the same data at the same time; nothing was stored. "
+            f"Look at it again and retry. ({type(exc).__name__})"
+        ) from exc
     except BaseException:
         session.rollback()
         raise
