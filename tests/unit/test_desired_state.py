@@ -96,3 +96,19 @@ def test_cli_errors_are_clear_and_non_zero(onboarded):
     assert not_onboarded.exit_code == 1 and "not onboarded" in not_onboarded.output
     unknown = RUN.invoke(app, ["desired-state", "--ags", "10041999"])
     assert unknown.exit_code == 3 and "unknown AGS" in unknown.output
+
+
+def test_broken_catalog_stops_requests_and_stores_nothing(onboarded, tmp_path, monkeypatch):
+    import shutil
+
+    broken = tmp_path / "catalog"
+    shutil.copytree(project_root() / "catalog", broken)
+    (broken / "dns.yaml").write_text("id: dns\nversion: one\n", encoding="utf-8")
+    monkeypatch.setenv("BASISIT_CATALOG_DIR", str(broken))
+    result = RUN.invoke(
+        app, ["request", "create", "--ags", onboarded, "--service", "dns", "--plan", "zone"]
+    )
+    assert result.exit_code == 4
+    assert "dns.yaml: version" in result.output
+    listed = RUN.invoke(app, ["request", "list", "--format", "json"])
+    assert listed.exit_code == 0 and json.loads(listed.output) == []
