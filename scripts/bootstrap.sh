@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Installs everything the suite and its tests need; safe to run again (then it takes seconds).
+#   1. Debian packages (podman, runc, debootstrap, postgresql, ...), only those missing
+#   2. the virtualenv (.venv in the checkout unless BASISIT_VENV or VIRTUAL_ENV is set) with
+#      `pip install -e '.[dev]'`, repeated only when pyproject.toml changed
+#   3. the Pulumi CLI at the version pinned in scripts/versions.env (scripts/build-pulumi.sh)
+#   4. the local target's images (scripts/build-image.sh)
+# Built things live in ~/.cache/basisit (BASISIT_CACHE); the checkout only gets .venv.
+#
+# Usage: scripts/bootstrap.sh [--no-apt] [--no-venv] [--no-pulumi] [--no-images] [--base-image-only]
+# The same as environment: BASISIT_BOOTSTRAP_SKIP="apt,venv,pulumi,images".
+set -euo pipefail
+
+# shellcheck source=env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+skip=",${BASISIT_BOOTSTRAP_SKIP:-},"
+image_args=()
+for arg in "$@"; do
+  case "$arg" in
+    --no-apt) skip+="apt," ;;
+    --no-venv) skip+="venv," ;;
+    --no-pulumi) skip+="pulumi," ;;
+    --no-images) skip+="images," ;;
+    --base-image-only) image_args+=(--base-only) ;;
+    -h | --help)
+      sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "bootstrap: unknown option '$arg' (try --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+skipped() { [[ "$skip" == *",$1,"* ]]; }
+
+log() { printf '[bootstrap] %s\n' "$*"; }
+die() {
+  printf '[bootstrap] error: %s\n' "$*" >&2
+  exit 1
+}
+t0=$SECONDS
+
+# ------------------------------------------------------------------ pins agree
+sdk_pin="$(sed -n 's/^[[:space:]]*"pulumi==\([^"]*\)".*/\1/p' "$BASISIT_ROOT/pyproject.toml")"
+[ "$sdk_pin" = "$PULUMI_SDK_VERSION" ] ||
+  die "pyproject.toml pins pulumi==${sdk_pin:-<nothing>} but scripts/versions.env has PULUMI_SDK_VERSION=$PULUMI_SDK_VERSION; change both together"
+
+# ------------------------------------------------------------------ 1. apt
+apt_packages=(
+  podman runc netavark aardvark-dns # the local target's servers
+  debootstrap                       # the base image
+  postgresql                        # throwaway test database (scripts/start-postgres.sh)
+  python3-venv                      # the virtualenv, when Debian's python is used
+  ca-certificates
+)
+if skipped apt; then
+  log "apt: skipped"
+else
+  missing=()
+  for pkg in "${apt_packages[@]}"; do
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    [ "$status" = "install ok installed" ] || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" = 0 ]; then
+    log "apt: ok (${apt_packages[*]})"
+  else
+    sudo=()
+    if [ "$(id -u)" != 0 ]; then
+      command -v sudo >/dev/null || die "apt: need root to install ${missing[*]}"
+      sudo=(sudo -n)
+    fi
+    log "apt: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q | sed -u 's/^/[bootstrap]   /'
+    "${sudo[@]}" apt-get install -y -q "${missing[@]}" </dev/null | sed -u 's/^/[bootstrap]   /'
+  fi
+fi
+
+# ------------------------------------------------------------------ 2. venv
+if skipped venv; then
+  log "venv: skipped"
+else
+  venv_python="$BASISIT_VENV/bin/python"
+  if [ ! -x "$venv_python" ]; then
+    # Python 3.11 as the project requires: an explicit choice, else the first one found.
+    base_python="${BASISIT_PYTHON:-}"
+    if [ -z "$base_python" ]; then
+      for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null &&
+          "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' 2>/dev/null; then
+          base_python="$candidate"
+          break
+        fi
+      done
+    fi
+    [ -n "$base_python" ] || die "venv: no Python >= 3.11 found (set BASISIT_PYTHON)"
+    log "venv: creating $BASISIT_VENV with $("$base_python" --version 2>&1)"
+    "$base_python" -m venv "$BASISIT_VENV"
+  fi
+  # The stamp covers what decides the install: pyproject, the checkout it points to, Python.
+  want="$({
+    sha256sum <"$BASISIT_ROOT/pyproject.toml"
+    echo "$BASISIT_ROOT"
+    "$venv_python" -c 'import sys; print(sys.version)'
+  } | sha256sum | cut -c1-16)"
+  stamp="$BASISIT_VENV/.basisit-install-stamp"
+  if [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
+    log "venv: up to date ($BASISIT_VENV)"
+  else
+    log "venv: pip install -e '.[dev]' into $BASISIT_VENV"
+    start=$SECONDS
+    rm -f "$stamp"
+    had_egg_info=0
+    [ -e "$BASISIT_ROOT/basisit.egg-info" ] && had_egg_info=1
+    export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+    mkdir -p "$BASISIT_CACHE/logs"
+    piplog="$BASISIT_CACHE/logs/pip-install.log"
+    # pip prints one "Collecting ..." line per package: enough progress without its bars.
+    set +e
+    "$venv_python" -m pip install --progress-bar off -e "${BASISIT_ROOT}[dev]" 2>&1 |
+      tee "$piplog" | grep --line-buffered -E '^(Collecting|Successfully installed)' |
+      cut -c1-100 | sed -u 's/^/[bootstrap]   /'
+    rc="${PIPESTATUS[0]}"
+    set -e
+    if [ "$rc" != 0 ]; then
+      tail -n 25 "$piplog" | sed 's/^/[bootstrap]   /' >&2
+      die "venv: pip install -e '.[dev]' failed (exit $rc, full log $piplog)"
+    fi
+    # setuptools leaves its build metadata in the checkout; the editable install does not use it.
+    [ "$had_egg_info" = 1 ] || rm -rf "$BASISIT_ROOT/basisit.egg-info"
+    echo "$want" >"$stamp"
+    log "venv: installed in $((SECONDS - start)) s"
+  fi
+fi
+
+# ------------------------------------------------------------------ 3. pulumi
+if skipped pulumi; then
+  log "pulumi: skipped"
+else
+  bash "$BASISIT_ROOT/scripts/build-pulumi.sh" | sed -u 's/^\[pulumi\] /[bootstrap] pulumi: /'
+fi
+
+# ------------------------------------------------------------------ 4. containers.conf + images
+[ -r "$CONTAINERS_CONF" ] || die "containers.conf: $CONTAINERS_CONF is missing"
+log "containers.conf: $CONTAINERS_CONF"
+if skipped images; then
+  log "images: skipped"
+else
+  bash "$BASISIT_ROOT/scripts/build-image.sh" "${image_args[@]}" |
+    sed -u 's/^\[image\] /[bootstrap] image: /'
+fi
+
+log "done in $((SECONDS - t0)) s"

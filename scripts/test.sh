@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Runs every check of the project: the README's test command and what .ci/run runs.
+#   bootstrap (installs what is missing), a throwaway PostgreSQL, then the steps
+#   ruff check, ruff format --check, yamllint, ansible-lint (production profile), pytest,
+#   and `molecule test` for every role that has roles/<role>/molecule/default.
+# All steps run even when one fails; the exit code is non-zero when any failed.
+#
+# Environment:
+#   BASISIT_TEST_ONLY       comma-separated groups or steps to run: python (ruff, format, pytest),
+#                           lint (ruff, format, yamllint, ansible-lint), molecule (all scenarios),
+#                           or step names (ruff, format, yamllint, ansible-lint, pytest,
+#                           molecule:<role>). Default: everything.
+#   BASISIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k catalog -x")
+#   BASISIT_TEST_PG_URL     use this PostgreSQL instead of starting one
+#   BASISIT_TEST_NO_BOOTSTRAP=1  skip the bootstrap (it only checks, when all is installed)
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root" || exit 1
+
+if [ "${BASISIT_TEST_NO_BOOTSTRAP:-0}" != 1 ]; then
+  if ! bash "$here/bootstrap.sh"; then
+    echo "[test] bootstrap failed; nothing was tested" >&2
+    exit 1
+  fi
+fi
+# shellcheck source=env.sh
+. "$here/env.sh"
+# shellcheck source=start-postgres.sh
+. "$here/start-postgres.sh"
+
+# Caches of the checks go outside the checkout (a CI clone is thrown away anyway).
+export RUFF_CACHE_DIR="$BASISIT_CACHE/ruff"
+export PYTHONPYCACHEPREFIX="${PYTHONPYCACHEPREFIX:-$BASISIT_CACHE/pycache}"
+# Output must not wait for a terminal that CI does not have.
+export PYTHONUNBUFFERED=1 ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
+
+only=",${BASISIT_TEST_ONLY:-all},"
+wanted() { # step groups: is this step selected (by name, by one of its groups, or all)?
+  [[ "$only" == *",all,"* || "$only" == *",$1,"* ]] && return 0
+  local group groups
+  IFS=, read -r -a groups <<<"$2"
+  for group in "${groups[@]}"; do
+    [[ "$only" == *",$group,"* ]] && return 0
+  done
+  return 1
+}
+
+names=()
+results=()
+durations=()
+record() { # name result seconds
+  names+=("$1")
+  results+=("$2")
+  durations+=("$3")
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+run_step() { # name group command...: runs one check, keeps its result and duration
+  local name="$1" group="$2"
+  shift 2
+  wanted "$name" "$group" || return 0
+  printf '\n[test] ===== %s: %s\n' "$name" "$*"
+  local start rc
+  start="$(now)"
+  "$@"
+  rc=$?
+  if [ "$rc" = 0 ]; then
+    record "$name" passed "$(elapsed "$start")"
+  else
+    record "$name" "failed" "$(elapsed "$start")"
+    printf '[test] %s failed (exit %s)\n' "$name" "$rc"
+  fi
+}
+
+skip_step() { # name group reason
+  wanted "$1" "$2" || return 0
+  printf '\n[test] ===== %s: skipped (%s)\n' "$1" "$3"
+  record "$1" "skipped" "0.0"
+}
+
+yaml_dirs=()
+for dir in catalog roles playbooks monitoring inventories; do
+  [ -d "$dir" ] && yaml_dirs+=("$dir")
+done
+lint_dirs=()
+for dir in roles playbooks; do
+  [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && lint_dirs+=("$dir")
+done
+scenarios=()
+for scenario in roles/*/molecule/default; do
+  [ -d "$scenario" ] && scenarios+=("$scenario")
+done
+
+total_start="$(now)"
+
+run_step ruff python,lint ruff check .
+run_step format python,lint ruff format --check .
+
+if [ "${#yaml_dirs[@]}" -gt 0 ]; then
+  run_step yamllint lint yamllint --strict "${yaml_dirs[@]}"
+else
+  skip_step yamllint lint "no YAML folders yet"
+fi
+
+if [ "${#lint_dirs[@]}" -gt 0 ]; then
+  run_step ansible-lint lint ansible-lint --offline --profile production "${lint_dirs[@]}"
+else
+  skip_step ansible-lint lint "no roles or playbooks yet"
+fi
+
+pg_started=0
+if wanted pytest python; then
+  if basisit_pg_start; then
+    [ -n "${_BASISIT_PG_OURS:-}" ] && pg_started=1
+  else
+    echo "[test] PostgreSQL could not be started; tests marked 'postgres' will fail" >&2
+  fi
+  # shellcheck disable=SC2086  # BASISIT_PYTEST_ARGS is a list of words on purpose
+  run_step pytest python pytest -o cache_dir="$BASISIT_CACHE/pytest-cache" ${BASISIT_PYTEST_ARGS:-}
+  [ "$pg_started" = 1 ] && basisit_pg_stop
+fi
+
+if [ "${#scenarios[@]}" -gt 0 ]; then
+  for scenario in "${scenarios[@]}"; do
+    role_dir="${scenario%/molecule/default}"
+    role="${role_dir#roles/}"
+    run_step "molecule:$role" molecule bash -c 'cd "$1" && molecule test -s default' _ "$role_dir"
+  done
+else
+  skip_step molecule molecule "no roles/*/molecule/default yet"
+fi
+
+# ------------------------------------------------------------------ summary
+total="$(elapsed "$total_start")"
+passed=0
+failed=0
+skipped=0
+printf '\n[test] %-28s %-8s %9s\n' "step" "result" "seconds"
+for i in "${!names[@]}"; do
+  printf '[test] %-28s %-8s %9s\n' "${names[$i]}" "${results[$i]}" "${durations[$i]}"
+  case "${results[$i]}" in
+    passed) passed=$((passed + 1)) ;;
+    failed) failed=$((failed + 1)) ;;
+    skipped) skipped=$((skipped + 1)) ;;
+  esac
+done
+
+if [ "${#names[@]}" = 0 ]; then
+  echo "[test] BASISIT_TEST_ONLY='${BASISIT_TEST_ONLY:-}' selects no step" >&2
+  exit 2
+fi
+
+summary=""
+[ "$failed" -gt 0 ] && summary+="$failed failed, "
+summary+="$passed passed"
+[ "$skipped" -gt 0 ] && summary+=", $skipped skipped"
+summary=" $summary in ${total}s "
+width=80
+pad=$(((width - ${#summary}) / 2))
+[ "$pad" -lt 3 ] && pad=3
+bar="$(printf '%*s' "$pad" '' | tr ' ' '=')"
+
+echo
+if [ "$failed" -gt 0 ]; then
+  printf '%s short test summary info %s\n' "$(printf '%*s' 27 '' | tr ' ' '=')" \
+    "$(printf '%*s' 28 '' | tr ' ' '=')"
+  for i in "${!names[@]}"; do
+    [ "${results[$i]}" = failed ] && printf 'FAILED %s\n' "${names[$i]}"
+  done
+fi
+printf '%s%s%s\n' "$bar" "$summary" "$bar"
+[ "$failed" = 0 ]
