@@ -91,7 +91,7 @@ def _service_entry(
 
 def build_from(session: Session, catalog: Catalog, ags: str) -> dict[str, Any]:
     kommune = kommunen.get(ags)
-    present = present_instances(session, ags)
+    present = present_instances(session, kommune.ags)
     document = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),

@@ -131,3 +131,42 @@ def test_cli_list_and_show(catalog):
     assert '"quota_gib"' in shown.output
     missing = runner.invoke(app, ["catalog", "show", "fax"])
     assert missing.exit_code == 3 and "unknown service 'fax'" in missing.output
+
+
+def test_files_that_used_to_crash_validate_are_reported(tmp_path: Path):
+    target = tmp_path / "catalog"
+    shutil.copytree(paths.catalog_dir(), target)
+    (target / "latin1.yaml").write_bytes("id: latin1\nname: Gebühr\n".encode("latin-1"))
+    (target / "only-comments.yaml").write_text("# noch leer\n", encoding="utf-8")
+    text = (target / "webhosting.yaml").read_text(encoding="utf-8")
+    text = text.replace('pattern: "^[a-z][a-z0-9-]{0,30}$"', 'pattern: "^[a-z"')
+    text = text.replace("estimate_parameter: storage_gib", "estimate_parameter: site_name")
+    (target / "webhosting.yaml").write_text(text, encoding="utf-8")
+    problems = "\n".join(validate_catalog(target))
+    assert "latin1.yaml: not UTF-8 text" in problems
+    assert "only-comments.yaml: empty file" in problems
+    assert "webhosting.yaml: parameters.site_name.pattern: not a valid regular expression" in (
+        problems
+    )
+    assert (
+        "webhosting.yaml: plans.0.prices.0.metered.0.estimate_parameter: 'site_name' is a string"
+        in problems
+    )
+    result = CliRunner().invoke(app, ["catalog", "validate", "--dir", str(target)])
+    assert result.exit_code == 4, result.output  # a crash would exit 1
+
+
+def test_broken_schema_file_is_reported_not_raised(tmp_path: Path):
+    target = tmp_path / "catalog"
+    shutil.copytree(paths.catalog_dir(), target)
+    (target / "schema.json").write_text('{"type": ', encoding="utf-8")
+    assert any(
+        p.startswith("schema.json: not a valid JSON Schema") for p in validate_catalog(target)
+    )
+
+
+def test_prices_are_shown_with_cents(catalog):
+    listed = CliRunner().invoke(app, ["catalog", "list"])
+    assert "SCS-8V-16-100s 132.00" in listed.output
+    shown = CliRunner().invoke(app, ["catalog", "show", "backup"])
+    assert "15.00" in shown.output and "0.03 EUR/GiB-Monat" in shown.output

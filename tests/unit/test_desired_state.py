@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -24,7 +25,8 @@ def cli(*args: str) -> str:
 
 
 def test_fixture_used_by_stacks_and_roles_matches_the_schema():
-    fixture = project_root() / "tests/fixtures/desired-state-10046118.yaml"
+    # The fixture sits beside the tests, wherever BASISIT_PROJECT_ROOT points.
+    fixture = Path(__file__).parents[1] / "fixtures/desired-state-10046118.yaml"
     desired_state.validate(yaml.safe_load(fixture.read_text(encoding="utf-8")))
 
 
@@ -112,3 +114,10 @@ def test_broken_catalog_stops_requests_and_stores_nothing(onboarded, tmp_path, m
     assert "dns.yaml: version" in result.output
     listed = RUN.invoke(app, ["request", "list", "--format", "json"])
     assert listed.exit_code == 0 and json.loads(listed.output) == []
+
+
+def test_unwritable_output_is_an_error_not_a_crash(onboarded, tmp_path):
+    target = tmp_path / "missing" / "state.yaml"
+    result = RUN.invoke(app, ["desired-state", "--ags", onboarded, "-o", str(target)])
+    assert result.exit_code == 1, result.output
+    assert "cannot write the desired state" in result.output and not target.exists()

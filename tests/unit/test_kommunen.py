@@ -87,3 +87,47 @@ def test_leitweg_check_digits_follow_iso_7064():
     assert leitweg.problem("991-33333TEST-33") is None
     assert "expected 06" in leitweg.problem("04011000-1234512345-07")
     assert "not of the form" in leitweg.problem("DE-123")
+
+
+def _onboard_args(ags: str, **over: str) -> list[str]:
+    values = {
+        "--contact-name": "Anna Muster", "--contact-email": "it@tholey.de",
+        "--cost-centre": "KST-4711", "--billing-address": "Im Kloster 1, 66636 Tholey",
+        "--leitweg-id": leitweg.make("10046118"), **over,
+    }  # fmt: skip
+    return ["kommunen", "onboard", ags, *[x for kv in values.items() for x in kv]]
+
+
+def test_padded_ags_is_stored_as_the_registry_spells_it(database):
+    runner = CliRunner()
+    ok = runner.invoke(app, _onboard_args(" 10046118 "))
+    assert ok.exit_code == 0, ok.output
+    shown = runner.invoke(app, ["kommunen", "show", "10046118", "--format", "json"])
+    assert '"onboarded": true' in shown.output
+    created = runner.invoke(
+        app, ["request", "create", "--ags", "10046118 ", "--service", "dns", "--plan", "zone"]
+    )
+    assert created.exit_code == 0, created.output
+    listed = runner.invoke(app, ["request", "list", "--ags", "10046118", "--format", "json"])
+    assert '"ags": "10046118"' in listed.output
+    off = runner.invoke(app, ["kommunen", "offboard", " 10046118"])
+    assert off.exit_code == 1 and "open requests (dns)" in off.output
+
+
+def test_too_long_onboarding_fields_are_refused_on_both_databases(database):
+    runner = CliRunner()
+    bad = runner.invoke(
+        app, _onboard_args("10046118", **{"--contact-name": "ä" * 201, "--cost-centre": "1" * 51})
+    )
+    assert bad.exit_code == 4, bad.output
+    assert "contact name is longer than 200" in bad.output
+    assert "cost centre is longer than 50" in bad.output
+    long_actor = runner.invoke(app, [*_onboard_args("10046118"), "--actor", "x" * 101])
+    assert long_actor.exit_code == 4 and "actor name is longer than 100" in long_actor.output
+    shown = runner.invoke(app, ["kommunen", "show", "10046118", "--format", "json"])
+    assert '"onboarded": false' in shown.output
+
+
+def test_unknown_kreis_is_an_error_with_any_filter(database):
+    result = CliRunner().invoke(app, ["kommunen", "list", "--kreis", "Mars", "--onboarded"])
+    assert result.exit_code == 3 and "unknown Kreis 'Mars'" in result.output

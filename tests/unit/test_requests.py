@@ -261,3 +261,88 @@ def test_sequential_stale_approval_is_a_conflict(catalog, onboarded):
             svc.approve(first, stale, "ops", "ops-1")
             first.flush()
     assert _state(rid) == wf.APPROVED
+
+
+def test_a_dependency_submitted_together_cannot_be_dropped_alone(catalog, onboarded):
+    dns = _create(catalog, onboarded, "dns", "zone")
+    web = _create(catalog, onboarded, "webhosting", "S")
+    _submit(catalog, dns, web)
+    before = _snapshot()
+    with session_scope() as s, pytest.raises(ValidationFailed, match="webhosting needs a dns"):
+        svc.reject(s, svc.get(s, dns), "ops-1", "zu teuer", catalog)
+    with session_scope() as s, pytest.raises(ValidationFailed, match="cannot be withdrawn"):
+        svc.withdraw(s, svc.get(s, dns), "kommune-it", None, catalog)
+    assert _snapshot() == before
+    _approve(web)  # dns is still on its way, so this is fine ...
+    with session_scope() as s, pytest.raises(ValidationFailed, match="webhosting needs a dns"):
+        svc.reject(s, svc.get(s, dns), "ops-1", "zu teuer", catalog)  # ... but now dns must stay
+    assert _state(dns) == wf.SUBMITTED
+    # Both together may go.
+    other_dns = _create(catalog, onboarded, "dns", "zone", instance="zone2")
+    other_web = _create(catalog, onboarded, "webhosting", "S", instance="web2")
+    _submit(catalog, other_dns, other_web)
+    with session_scope() as s:
+        svc.reject(s, svc.get(s, other_web), "ops-1", "nicht nötig", catalog)
+        svc.reject(s, svc.get(s, other_dns), "ops-1", "nicht nötig", catalog)
+    assert _state(other_dns) == _state(other_web) == wf.REJECTED
+
+
+def test_approval_rechecks_dependencies(catalog, onboarded):
+    dns = _create(catalog, onboarded, "dns", "zone")
+    web = _create(catalog, onboarded, "webhosting", "S")
+    _submit(catalog, dns, web)
+    with session_scope() as s:  # as an older version without the reject guard left it
+        svc.get(s, dns).state = wf.REJECTED
+    before = _snapshot()
+    with pytest.raises(ValidationFailed, match="cannot be approved now"):
+        _approve(web)
+    assert _snapshot() == before
+
+
+def test_change_must_not_weaken_what_others_rely_on(catalog, onboarded):
+    db = _create(catalog, onboarded, "database", "S")
+    backup = _create(catalog, onboarded, "backup", "S", schutzbedarf="hoch")
+    _submit(catalog, db, backup)
+    _approve(db)
+    _approve(backup)
+    with session_scope() as s:
+        weaker = svc.change(
+            s, catalog, ags=onboarded, instance="backup", schutzbedarf="normal", actor="x"
+        ).id
+    before = _snapshot()
+    with pytest.raises(
+        ValidationFailed, match=r"then database: .*needs a backup service at 'hoch'"
+    ):
+        _submit(catalog, weaker)
+    assert _snapshot() == before
+    with session_scope() as s, pytest.raises(ValidationFailed, match="'ultra' is not offered"):
+        svc.change(s, catalog, ags=onboarded, instance="database", schutzbedarf="ultra", actor="x")
+
+
+def test_odd_ids_and_names_give_clear_errors(catalog, onboarded):
+    rid = _create(catalog, onboarded, "dns", "zone")
+    before = _snapshot()
+    with pytest.raises(BasisItError, match="request 1 given more than once"):
+        _submit(catalog, rid, rid)
+    for bad in (0, -1, 2**31, 10**21):
+        with session_scope() as s, pytest.raises(NotFound, match=f"no request {bad}"):
+            svc.get(s, bad)
+    with pytest.raises(ValidationFailed, match="actor name is longer than 100"):
+        svc.actor_name("x" * 101)
+    assert _snapshot() == before
+
+
+def test_cli_refuses_duplicate_params_and_unknown_states(catalog, onboarded):
+    from typer.testing import CliRunner
+
+    from basisit.cli.main import app
+
+    runner = CliRunner()
+    args = ["request", "create", "--ags", onboarded, "--service", "fileshare", "--plan", "S"]
+    twice = runner.invoke(app, [*args, "-p", "quota_gib=10", "-p", "quota_gib=20"])
+    assert twice.exit_code == 1 and "'quota_gib' is given more than once" in twice.output
+    state = runner.invoke(app, ["request", "list", "--state", "bogus"])
+    assert state.exit_code == 1 and "unknown state 'bogus'" in state.output
+    huge = runner.invoke(app, ["request", "show", str(10**21)])
+    assert huge.exit_code == 3 and "no request" in huge.output
+    assert _snapshot() == ([], 1)

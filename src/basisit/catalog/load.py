@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ def _read_yaml(file: Path, problems: list[str]) -> Any:
         return _plain(yaml.safe_load(file.read_text(encoding="utf-8")))
     except yaml.YAMLError as exc:
         problems.append(f"{file.name}: not valid YAML: {exc}".replace("\n", " "))
+    except UnicodeDecodeError as exc:
+        problems.append(f"{file.name}: not UTF-8 text: {exc}")
     except OSError as exc:
         problems.append(f"{file.name}: cannot read: {exc}")
     return None
@@ -48,11 +51,18 @@ def _read_yaml(file: Path, problems: list[str]) -> Any:
 def _load_services(
     directory: Path, problems: list[str]
 ) -> tuple[Settings | None, dict[str, Service]]:
-    schema = json.loads((directory / SCHEMA_FILE).read_text(encoding="utf-8"))
+    try:
+        schema = json.loads((directory / SCHEMA_FILE).read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except (ValueError, jsonschema.SchemaError) as exc:
+        # Without a sound schema no service file can be checked.
+        problems.append(f"{SCHEMA_FILE}: not a valid JSON Schema: {exc}".split("\n")[0])
+        return None, {}
     validator = jsonschema.Draft202012Validator(schema)
 
     settings: Settings | None = None
-    raw_settings = _read_yaml(directory / SETTINGS_FILE, problems)
+    settings_file = directory / SETTINGS_FILE
+    raw_settings = _read_yaml(settings_file, problems) if settings_file.is_file() else None
     if raw_settings is not None:
         try:
             settings = Settings.model_validate(raw_settings)
@@ -64,9 +74,10 @@ def _load_services(
     for file in sorted(directory.glob("*.yaml")):
         if file.name == SETTINGS_FILE:
             continue
+        known = len(problems)
         raw = _read_yaml(file, problems)
         if raw is None:
-            if file.stat().st_size == 0:
+            if len(problems) == known:  # nothing but whitespace or comments
                 problems.append(f"{file.name}: empty file")
             continue
         errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
@@ -110,10 +121,17 @@ def _check_service(service: Service, file: str, roles_dir: Path | None) -> list[
             problems.append(f"{where}.prices: two prices with the same valid_from")
         for j, price in enumerate(plan.prices):
             for k, metered in enumerate(price.metered):
-                if metered.estimate_parameter not in service.parameters:
+                spec = service.parameters.get(metered.estimate_parameter)
+                if spec is None:
                     problems.append(
                         f"{where}.prices.{j}.metered.{k}.estimate_parameter: "
                         f"unknown parameter {metered.estimate_parameter!r}"
+                    )
+                elif spec.type not in ("integer", "number", "list"):
+                    # The estimate multiplies the unit price by it: a count or an amount.
+                    problems.append(
+                        f"{where}.prices.{j}.metered.{k}.estimate_parameter: "
+                        f"{metered.estimate_parameter!r} is a {spec.type}, not a number or list"
                     )
         for name in plan.limits:
             if name not in service.parameters:
@@ -130,6 +148,14 @@ def _check_service(service: Service, file: str, roles_dir: Path | None) -> list[
     for name, param in service.parameters.items():
         from basisit.requests.parameters import check_value
 
+        if param.pattern is not None:
+            try:
+                re.compile(param.pattern)
+            except re.error as exc:
+                problems.append(
+                    f"{file}: parameters.{name}.pattern: not a valid regular expression: {exc}"
+                )
+                continue
         problems.extend(
             f"{file}: parameters.{name}.default: {msg}"
             for msg in check_value(name, param, param.default, None)
@@ -234,7 +260,7 @@ def _validate(
         problems.append(
             f"{SETTINGS_FILE}: backup_service: unknown service {settings.backup_service!r}"
         )
-    if not services:
+    if not any(f.name != SETTINGS_FILE for f in directory.glob("*.yaml")):
         problems.append(f"{directory}: no service files")
     return problems, settings, services
 

@@ -24,17 +24,18 @@ def list_services(directory: Path | None = DIR_OPTION) -> None:
     today = dt.date.today()
     table = Table(title=f"Basis-IT catalog {catalog.settings.catalog_version}")
     for col in ("Service", "Name", "Plans (EUR/month)", "Schutzbedarf", "Depends on", "Roles"):
-        table.add_column(col)
+        # A plan and its price on one line; ids must not break in the middle.
+        table.add_column(col, no_wrap=col in ("Service", "Plans (EUR/month)"))
     for service in sorted(catalog.services.values(), key=lambda s: s.id):
         plans = []
         for plan in service.plans:
             price = plan.price_on(today)
-            plans.append(f"{plan.id} {price.monthly_eur if price else '–'}")
+            plans.append(f"{plan.id} {f'{price.monthly_eur:.2f}' if price else '–'}")
         deps = [*service.dependencies.all_of]
         if service.dependencies.any_of:
             deps.append("one of: " + ", ".join(service.dependencies.any_of))
         table.add_row(
-            service.id + ("" if service.requestable else " (every server)"),
+            service.id + ("" if service.requestable else "\n(every server)"),
             service.name,
             "\n".join(plans),
             ", ".join(service.schutzbedarf),
@@ -73,10 +74,10 @@ def show(
         prices.add_column(col)
     for plan in service.plans:
         for price in sorted(plan.prices, key=lambda p: p.valid_from):
-            metered = "\n".join(f"{m.price_eur} EUR/{m.unit}" for m in price.metered) or "–"
+            metered = "\n".join(f"{m.price_eur:.2f} EUR/{m.unit}" for m in price.metered) or "–"
             prices.add_row(
                 plan.id, plan.name, plan.flavor or "–", str(price.valid_from),
-                str(price.monthly_eur), str(price.one_time_eur), metered,
+                f"{price.monthly_eur:.2f}", f"{price.one_time_eur:.2f}", metered,
             )  # fmt: skip
     console.print(prices)
     if service.parameters:

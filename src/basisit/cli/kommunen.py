@@ -7,6 +7,7 @@ from rich.table import Table
 
 from basisit import kommunen as registry
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
+from basisit.errors import NotFound
 from basisit.requests import onboarding as onb
 from basisit.requests.service import actor_name, present_instances
 from basisit.store.db import session_scope
@@ -24,6 +25,12 @@ def list_kommunen(
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """All 58 Kommunen, or those matching the filters."""
+    kreis = kreis.strip() if kreis is not None else None
+    if kreis and not any(
+        kreis.lower() in (k.kreis.lower(), k.kreis_schluessel) for k in registry.all_kommunen()
+    ):
+        known = sorted({k.kreis for k in registry.all_kommunen()})
+        raise NotFound(f"unknown Kreis {kreis!r} (known: {', '.join(known)})")
     with session_scope() as session:
         active = {o.ags for o in session.query(Onboarding).filter(Onboarding.active)}
     rows = []
@@ -38,11 +45,6 @@ def list_kommunen(
                 "einwohner": k.einwohner, "onboarded": k.ags in active,
             }
         )  # fmt: skip
-    if kreis and not rows and onboarded is None:
-        known = sorted({k.kreis for k in registry.all_kommunen()})
-        from basisit.errors import NotFound
-
-        raise NotFound(f"unknown Kreis {kreis!r} (known: {', '.join(known)})")
     if fmt is not Format.table:
         emit(rows, fmt)
         return
@@ -130,7 +132,8 @@ def offboard(
     """End a Kommune's participation (after all its services are decommissioned)."""
     with session_scope() as session:
         onb.offboard(session, ags=ags, actor=actor_name(actor), reason=reason)
-    console.print(f"[green]✓[/] {registry.get(ags).name} ({ags}) is offboarded")
+    kommune = registry.get(ags)
+    console.print(f"[green]✓[/] {kommune.name} ({kommune.ags}) is offboarded")
 
 
 def register(root: typer.Typer) -> None:

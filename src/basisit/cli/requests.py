@@ -17,6 +17,7 @@ from basisit.catalog import load_catalog
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
 from basisit.errors import BasisItError
 from basisit.requests import service as svc
+from basisit.requests import workflow as wf
 from basisit.requests.pricing import Quote
 from basisit.store.db import session_scope
 from basisit.store.models import Request
@@ -34,6 +35,9 @@ def _params(raw: list[str] | None) -> dict[str, Any]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise BasisItError(f"--param {item!r} is not of the form name=value")
+        if name.strip() in result:
+            # Which one was meant? Guessing would store a value nobody checked.
+            raise BasisItError(f"--param {name.strip()!r} is given more than once")
         result[name.strip()] = value.strip()
     return result
 
@@ -101,7 +105,7 @@ def create(
         )  # fmt: skip
         console.print(
             f"[green]✓[/] request {req.id} (draft): {req.service_id} {req.plan} as "
-            f"{req.instance} for {ags}; submit it with: basisit request submit {req.id}"
+            f"{req.instance} for {req.ags}; submit it with: basisit request submit {req.id}"
         )
 
 
@@ -202,12 +206,14 @@ def withdraw(
 @app.command("list")
 def list_requests(
     ags: str | None = typer.Option(None, "--ags"),
-    state: str | None = typer.Option(None, "--state"),
+    state: str | None = typer.Option(None, "--state", help="Only requests in this state"),
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """Requests, newest last."""
     if ags:
-        kommunen.get(ags)
+        ags = kommunen.get(ags).ags
+    if state and state not in wf.STATES:
+        raise BasisItError(f"unknown state {state!r} (states: {', '.join(wf.STATES)})")
     with session_scope() as session:
         rows = [_summary(r) for r in svc.list_requests(session, ags, state)]
     if fmt is not Format.table:
@@ -279,7 +285,12 @@ def desired_state_command(
             if fmt is Format.json
             else yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
         )
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise BasisItError(
+                f"cannot write the desired state to {output}: {exc.strerror}"
+            ) from exc
         console.print(f"[green]✓[/] desired state of {ags} written to {output}")
         return
     emit(document, Format.json if fmt is Format.json else Format.yaml)

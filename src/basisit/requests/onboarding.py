@@ -27,13 +27,21 @@ def onboard(
     actor: str,
 ) -> Onboarding:
     kommune = kommunen.get(ags)
+    ags = kommune.ags  # the registry's spelling, not the input's (e.g. with blanks around it)
     problems = []
     if not contact_name.strip():
         problems.append("contact name is empty")
-    if not EMAIL.match(contact_email):
+    if not EMAIL.match(contact_email.strip()):
         problems.append(f"contact e-mail {contact_email!r} is not an address")
     if not cost_centre.strip():
         problems.append("cost centre is empty")
+    for field, value, limit in (
+        ("contact name", contact_name, 200),
+        ("contact e-mail", contact_email, 200),
+        ("cost centre", cost_centre, 50),
+    ):
+        if len(value.strip()) > limit:
+            problems.append(f"{field} is longer than {limit} characters")
     if len(billing_address.strip()) < 10:
         problems.append("billing address is missing or too short (street, postcode, town)")
     if (why := leitweg.problem(leitweg_id)) is not None:
@@ -63,6 +71,7 @@ def onboard(
 
 def offboard(session: Session, *, ags: str, actor: str, reason: str | None) -> Onboarding:
     kommune = kommunen.get(ags)
+    ags = kommune.ags
     record = session.get(Onboarding, ags)
     if record is None or not record.active:
         raise BasisItError(f"Kommune {ags} {kommune.name} is not onboarded")

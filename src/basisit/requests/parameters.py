@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -19,6 +20,8 @@ def check_value(name: str, spec: Parameter, value: Any, limit: Limit | None) -> 
     elif spec.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return [f"{name}: {value!r} is not a number"]
+        if not math.isfinite(value):
+            return [f"{name}: {value!r} is not a finite number"]
     elif spec.type == "boolean":
         if not isinstance(value, bool):
             return [f"{name}: {value!r} is not true or false"]

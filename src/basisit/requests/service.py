@@ -30,8 +30,14 @@ INSTANCE_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
 ROLES = ("ops", "finance")
 
 
+ACTOR_MAX = 100  # the width of the actor columns
+
+
 def actor_name(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("BASISIT_ACTOR") or getpass.getuser()
+    name = (explicit or "").strip() or os.environ.get("BASISIT_ACTOR") or getpass.getuser()
+    if len(name) > ACTOR_MAX:
+        raise ValidationFailed(f"actor name is longer than {ACTOR_MAX} characters: {name[:40]!r}…")
+    return name
 
 
 # --- Onboarding -------------------------------------------------------------------------------
@@ -42,13 +48,22 @@ def onboarding(session: Session, ags: str) -> Onboarding | None:
 
 
 def require_onboarded(session: Session, ags: str) -> Onboarding:
-    kommunen.get(ags)  # unknown AGS -> NotFound naming it
+    """The Kommune's onboarding record; its `ags` is the canonical AGS (input may be padded)."""
+    ags = kommunen.get(ags).ags  # unknown AGS -> NotFound naming it
     record = session.get(Onboarding, ags)
     if record is None or not record.active:
         raise BasisItError(
             f"Kommune {ags} is not onboarded: onboard it first (basisit kommunen onboard)"
         )
     return record
+
+
+def _check_level(service: Service, level: str | None) -> None:
+    if level is not None and level not in service.schutzbedarf:
+        raise ValidationFailed(
+            f"Schutzbedarf {level!r} is not offered for {service.id} "
+            f"(offered: {', '.join(service.schutzbedarf)})"
+        )
 
 
 # --- Instances: what a Kommune has, derived from its requests ---------------------------------
@@ -175,8 +190,9 @@ def create(
     actor: str,
 ) -> Request:
     """A draft request for a new service instance."""
-    require_onboarded(session, ags)
+    ags = require_onboarded(session, ags).ags
     service = _service(catalog, service_id)
+    _check_level(service, schutzbedarf or None)
     typed = _checked_parameters(service, _plan(service, plan), parameters or {})
     name = instance or _free_instance_name(session, ags, service_id)
     if not INSTANCE_NAME.match(name):
@@ -226,9 +242,10 @@ def change(
     actor: str,
 ) -> Request:
     """A draft request that changes plan, parameters or Schutzbedarf of a present instance."""
-    require_onboarded(session, ags)
+    ags = require_onboarded(session, ags).ags
     current = _present(session, ags, instance).request
     service = _service(catalog, current.service_id)
+    _check_level(service, schutzbedarf or None)
     new_plan = plan or current.plan
     merged = _checked_parameters(
         service, _plan(service, new_plan), {**current.parameters, **(parameters or {})}
@@ -255,7 +272,7 @@ def decommission(
     session: Session, catalog: Catalog, *, ags: str, instance: str, actor: str, reason: str | None
 ) -> Request:
     """A draft request that takes a present instance down."""
-    require_onboarded(session, ags)
+    ags = require_onboarded(session, ags).ags
     current = _present(session, ags, instance).request
     req = Request(
         ags=ags,
@@ -278,7 +295,12 @@ def decommission(
 # --- Submitting: check against the catalog, price ---------------------------------------------
 
 
+ID_MAX = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
+
+
 def get(session: Session, request_id: int) -> Request:
+    if not 1 <= request_id <= ID_MAX:
+        raise NotFound(f"no request {request_id}")
     req = session.get(Request, request_id)
     if req is None:
         raise NotFound(f"no request {request_id}")
@@ -294,8 +316,13 @@ class _Planned:
     schutzbedarf: str
 
 
-def _landscape(session: Session, ags: str, batch: Iterable[Request]) -> dict[str, _Planned]:
-    """Present instances, plus submitted requests, plus this batch; minus what is removed."""
+def _landscape(
+    session: Session, ags: str, batch: Iterable[Request], without: int | None = None
+) -> dict[str, _Planned]:
+    """Present instances, plus submitted requests, plus this batch; minus what is removed.
+
+    `without`: leave this submitted request out, as if it were rejected or withdrawn.
+    """
     result = {
         name: _Planned(name, inst.service_id, inst.schutzbedarf)
         for name, inst in present_instances(session, ags).items()
@@ -304,6 +331,8 @@ def _landscape(session: Session, ags: str, batch: Iterable[Request]) -> dict[str
         select(Request).where(Request.ags == ags, Request.state == wf.SUBMITTED)
     )
     for req in [*pending, *batch]:
+        if req.id is not None and req.id == without:
+            continue
         if req.kind == "decommission":
             result.pop(req.instance, None)
         else:
@@ -312,16 +341,42 @@ def _landscape(session: Session, ags: str, batch: Iterable[Request]) -> dict[str
 
 
 def _check_rules(catalog: Catalog, req: Request, landscape: dict[str, _Planned]) -> list[str]:
-    service = catalog.services[req.service_id]
+    planned = _Planned(req.instance, req.service_id, req.schutzbedarf)
+    problems = _rules_of(catalog, planned, landscape)
+    if req.kind == "change":
+        problems += _dependents_broken(catalog, planned, landscape)
+    return problems
+
+
+def _dependents_broken(
+    catalog: Catalog, changed: _Planned, landscape: dict[str, _Planned]
+) -> list[str]:
+    """What the other instances that rely on `changed` lack in `landscape`."""
+    backup = catalog.settings.backup_service
     problems: list[str] = []
-    level = req.schutzbedarf
+    for other in landscape.values():
+        service = catalog.services.get(other.service_id)
+        if other.name == changed.name or service is None:
+            continue
+        deps = {*service.dependencies.all_of, *service.dependencies.any_of}
+        if changed.service_id in deps or (
+            changed.service_id == backup and needs_backup(other.schutzbedarf)
+        ):
+            problems += [f"then {other.name}: {p}" for p in _rules_of(catalog, other, landscape)]
+    return problems
+
+
+def _rules_of(catalog: Catalog, planned: _Planned, landscape: dict[str, _Planned]) -> list[str]:
+    service = catalog.services[planned.service_id]
+    problems: list[str] = []
+    level = planned.schutzbedarf
     if level not in service.schutzbedarf:
         problems.append(
             f"Schutzbedarf {level!r} is not offered for {service.id} "
             f"(offered: {', '.join(service.schutzbedarf)})"
         )
         return problems
-    others = [p for p in landscape.values() if p.name != req.instance]
+    others = [p for p in landscape.values() if p.name != planned.name]
 
     def at_least(services: Iterable[str]) -> tuple[list[_Planned], list[_Planned]]:
         wanted = set(services)
@@ -431,6 +486,9 @@ def submit(
 
     All or nothing: one problem anywhere and none of them is submitted.
     """
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise BasisItError(f"request {', '.join(map(str, twice))} given more than once")
     batch = [get(session, i) for i in ids]
     for req in batch:
         if req.state != wf.DRAFT:
@@ -472,7 +530,12 @@ def approvals_needed(req: Request) -> list[str]:
 
 
 def approve(
-    session: Session, req: Request, role: str, actor: str, comment: str | None = None
+    session: Session,
+    req: Request,
+    role: str,
+    actor: str,
+    comment: str | None = None,
+    catalog: Catalog | None = None,
 ) -> Request:
     if role not in ROLES:
         raise BasisItError(f"unknown approver role {role!r} (use one of: {', '.join(ROLES)})")
@@ -491,6 +554,10 @@ def approve(
         raise BasisItError(
             f"{actor} already approved request {req.id}; the second approval needs another person"
         )
+    # Since the submit, a request of the same batch may have been rejected or withdrawn.
+    _, _, problems = check(session, catalog or _catalog(), req, [], dt.date.today())
+    if problems:
+        raise ValidationFailed(f"request {req.id} cannot be approved now", problems)
     req.approvals.append(Approval(role=role, actor=actor, comment=comment))
     _audit(session, req, actor, f"approval:{role}", comment)
     if not approvals_needed(req):
@@ -502,15 +569,49 @@ def approve(
     return req
 
 
-def reject(session: Session, req: Request, actor: str, reason: str) -> Request:
+def _catalog() -> Catalog:
+    from basisit.catalog import load_catalog
+
+    return load_catalog()
+
+
+def _relied_on(session: Session, catalog: Catalog | None, req: Request, what: str) -> None:
+    """Refuse to drop a submitted request that other requests or instances count on."""
+    if req.state != wf.SUBMITTED or req.kind == "decommission":
+        return
+    catalog = catalog or _catalog()
+    landscape = _landscape(session, req.ags, [], without=req.id)
+    planned = _Planned(req.instance, req.service_id, req.schutzbedarf)
+    problems = _dependents_broken(catalog, planned, landscape)
+    if problems:
+        raise ValidationFailed(
+            f"request {req.id} cannot be {what}: other requests or services of the Kommune "
+            "count on it",
+            problems,
+        )
+
+
+def reject(
+    session: Session, req: Request, actor: str, reason: str, catalog: Catalog | None = None
+) -> Request:
     if not reason.strip():
         raise BasisItError("a rejection needs a reason (--reason)")
+    if req.state == wf.SUBMITTED:
+        _relied_on(session, catalog, req, "rejected")
     wf.move(session, req, wf.REJECTED, actor, reason)
     session.flush()
     return req
 
 
-def withdraw(session: Session, req: Request, actor: str, reason: str | None) -> Request:
+def withdraw(
+    session: Session,
+    req: Request,
+    actor: str,
+    reason: str | None,
+    catalog: Catalog | None = None,
+) -> Request:
+    if req.state == wf.SUBMITTED:
+        _relied_on(session, catalog, req, "withdrawn")
     wf.move(session, req, wf.WITHDRAWN, actor, reason)
     session.flush()
     return req

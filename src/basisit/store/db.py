@@ -11,12 +11,12 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from basisit import paths
-from basisit.errors import Conflict
+from basisit.errors import BasisItError, Conflict
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -76,6 +76,12 @@ def session_scope() -> Iterator[Session]:
         raise Conflict(
             "someone else changed the same data at the same time; nothing was stored. "
             f"Look at it again and retry. ({type(exc).__name__})"
+        ) from exc
+    except DataError as exc:
+        # A value the database cannot hold (too long, out of range): a user error, not a crash.
+        session.rollback()
+        raise BasisItError(
+            f"the database refused a value, nothing was stored: {exc.orig}".splitlines()[0]
         ) from exc
     except BaseException:
         session.rollback()
