@@ -88,12 +88,14 @@ def _summary(req: Request) -> dict[str, Any]:
 
 @app.command()
 def create(
-    ags: str = typer.Option(..., "--ags"),
-    service: str = typer.Option(..., "--service"),
-    plan: str = typer.Option(..., "--plan"),
+    ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
+    service: str = typer.Option(..., "--service", help="Catalog service id"),
+    plan: str = typer.Option(..., "--plan", help="Plan id of the service"),
     instance: str | None = typer.Option(None, "--instance", help="Name (default: service id)"),
     param: list[str] | None = PARAM_OPTION,
-    schutzbedarf: str | None = typer.Option(None, "--schutzbedarf"),
+    schutzbedarf: str | None = typer.Option(
+        None, "--schutzbedarf", help="normal, hoch or sehr hoch (default: the service's lowest)"
+    ),
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """A draft request for a new service."""
@@ -111,11 +113,13 @@ def create(
 
 @app.command()
 def change(
-    ags: str = typer.Option(..., "--ags"),
-    instance: str = typer.Option(..., "--instance"),
+    ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
+    instance: str = typer.Option(..., "--instance", help="The service instance"),
     plan: str | None = typer.Option(None, "--plan"),
     param: list[str] | None = PARAM_OPTION,
-    schutzbedarf: str | None = typer.Option(None, "--schutzbedarf"),
+    schutzbedarf: str | None = typer.Option(
+        None, "--schutzbedarf", help="normal, hoch or sehr hoch (default: the service's lowest)"
+    ),
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """A draft request to change an existing service's plan, parameters or Schutzbedarf."""
@@ -130,8 +134,8 @@ def change(
 
 @app.command()
 def decommission(
-    ags: str = typer.Option(..., "--ags"),
-    instance: str = typer.Option(..., "--instance"),
+    ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
+    instance: str = typer.Option(..., "--instance", help="The service instance"),
     reason: str | None = typer.Option(None, "--reason"),
     actor: str | None = ACTOR_OPTION,
 ) -> None:
@@ -273,7 +277,7 @@ def show(request_id: int, fmt: Format = typer.Option(Format.table, "--format")) 
 
 
 def desired_state_command(
-    ags: str = typer.Option(..., "--ags"),
+    ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
     fmt: Format = typer.Option(Format.yaml, "--format", help="yaml or json"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file"),
 ) -> None:
