@@ -1,0 +1,419 @@
+"""basisit plan | deploy | drift | destroy | status | inventory
+
+Provisioning commands, top level because they are the suite's daily work. Progress goes to
+stderr, results (tables, --format json/yaml) to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
+from basisit.errors import BasisItError
+
+AGS_OPTION = typer.Option(None, "--ags", help="AGS of the Kommune")
+DESIRED_OPTION = typer.Option(
+    None,
+    "--desired-state",
+    help="Desired state file (YAML/JSON), or a folder of them for --all, instead of the "
+    "request database; requests are then left as they are",
+)
+TARGET_OPTION = typer.Option(
+    None, "--target", help="local (podman) or openstack; default $BASISIT_TARGET or local"
+)
+PARALLEL_OPTION = typer.Option(1, "--parallel", "-p", min=1, help="Kommunen at a time (--all)")
+FORMAT_OPTION = typer.Option(Format.table, "--format")
+
+_ACTION_STYLE = {
+    "create": "green",
+    "update": "yellow",
+    "replace": "magenta",
+    "delete": "red",
+    "same": "dim",
+}
+
+
+def _source(path: Path | None) -> Any:
+    from basisit.provision.sources import Source
+
+    return Source(path)
+
+
+def _target(value: str | None) -> str:
+    from basisit.provision import operations
+
+    return operations.check_target(value) if value else operations.default_target()
+
+
+def _select(ags: str | None, all_: bool, source: Any) -> list[str]:
+    if bool(ags) == bool(all_):
+        raise BasisItError("name one Kommune with --ags AGS, or use --all")
+    if ags:
+        return [ags.strip()]
+    fleet = source.fleet()
+    if not fleet:
+        where = source.path or "the request database (no onboarded Kommune)"
+        raise BasisItError(f"--all: {where} names no Kommune")
+    return fleet
+
+
+def _printer(prefix: bool) -> Callable[[str, str, str], None]:
+    """Per-resource lines on stderr, e.g. '10046118  done  create PodmanServer ... (12.1s)'."""
+
+    def show(ags: str, kind: str, text: str) -> None:
+        if kind == "start":
+            return
+        style = {"done": "green", "failed": "bold red", "info": "cyan"}.get(kind, "")
+        lead = f"{ags}  " if prefix else ""
+        err_console.print(f"{lead}[{style}]{kind:6}[/] {escape(text)}", highlight=False)
+
+    return show
+
+
+def _fleet_progress(total: int, label: str) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn(f"{label} [progress.description]{{task.description}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+def _run_fleet(
+    operation: str, kommunen: list[str], options: dict[str, Any], parallel: int
+) -> list[dict[str, Any]]:
+    from basisit.provision import fleet
+
+    with _fleet_progress(len(kommunen), operation) as bar:
+        task = bar.add_task("", total=len(kommunen))
+        running: dict[str, str] = {}
+
+        def progress(ags: str, kind: str, text: str) -> None:
+            running[ags] = text
+            bar.update(task, description=f"{ags}: {text}"[:70])
+
+        def on_result(res: dict[str, Any]) -> None:
+            mark = "[green]ok[/]" if res.get("ok") else "[bold red]failed[/]"
+            detail = _counts(res.get("changes") or {}) if res.get("ok") else res.get("error", "")
+            took = f" {res['duration_s']:.1f}s" if res.get("duration_s") else ""
+            bar.console.print(f"{res['ags']}  {mark}{took}  {escape(str(detail))}", highlight=False)
+            bar.advance(task)
+
+        return fleet.run(
+            operation,
+            kommunen,
+            options=options,
+            parallel=parallel,
+            progress=progress,
+            on_result=on_result,
+        )
+
+
+def _counts(changes: dict[str, int]) -> str:
+    order = ["create", "update", "replace", "delete", "same"]
+    parts = [f"{op} {changes[op]}" for op in order if changes.get(op)]
+    parts += [f"{op} {n}" for op, n in changes.items() if op not in order and n]
+    return ", ".join(parts) or "no resources"
+
+
+def _steps_table(title: str, steps: list[dict[str, Any]], show_same: bool) -> Table:
+    from basisit.provision.events import short_type
+
+    table = Table(title=title)
+    for col in ("Action", "Type", "Resource", "Changed fields"):
+        table.add_column(col)
+    for step in steps:
+        op = step["op"]
+        if op == "same" and not show_same:
+            continue
+        style = _ACTION_STYLE.get(op, "")
+        table.add_row(
+            f"[{style}]{op}[/]" if style else op,
+            short_type(step["type"]),
+            step["name"],
+            ", ".join(step.get("diffs") or []),
+        )
+    return table
+
+
+def _summary_table(title: str, results: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for col in ("AGS", "Outcome", "create", "update", "replace", "delete", "same", "Seconds"):
+        table.add_column(col, justify="left" if col in ("AGS", "Outcome") else "right")
+    for res in results:
+        ch = res.get("changes") or {}
+        table.add_row(
+            res["ags"],
+            "ok" if res.get("ok") else f"[red]failed[/]: {escape(str(res.get('error', '')))[:60]}",
+            *(str(ch.get(op, 0)) for op in ("create", "update", "replace", "delete", "same")),
+            f"{res.get('duration_s', 0):.1f}",
+        )
+    return table
+
+
+def _emit_results(results: list[dict[str, Any]], fmt: Format) -> None:
+    emit(results if len(results) != 1 else results[0], fmt)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def plan(
+    ags: str | None = AGS_OPTION,
+    all_: bool = typer.Option(False, "--all", help="Every onboarded Kommune (or every file)"),
+    desired_state: Path | None = DESIRED_OPTION,
+    target: str | None = TARGET_OPTION,
+    parallel: int = PARALLEL_OPTION,
+    all_resources: bool = typer.Option(False, "--show-same", help="List unchanged resources too"),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Preview what a deploy would create, change and delete; changes nothing."""
+    from basisit.provision import operations
+
+    source = _source(desired_state)
+    kommunen = _select(ags, all_, source)
+    tgt = _target(target)
+    if len(kommunen) == 1:
+        with err_console.status(f"planning AGS {kommunen[0]} on target {tgt} ..."):
+            result = operations.plan(kommunen[0], source, target=tgt).to_dict()
+        results = [result]
+    else:
+        options = {"desired_state": str(desired_state) if desired_state else None, "target": tgt}
+        results = _run_fleet("plan", kommunen, options, parallel)
+    if fmt is not Format.table:
+        _emit_results(results, fmt)
+    elif len(results) == 1:
+        res = results[0]
+        if all_resources or any(s["op"] != "same" for s in res["steps"]):
+            title = f"Plan for AGS {res['ags']} ({tgt})"
+            console.print(_steps_table(title, res["steps"], all_resources))
+        else:
+            console.print(f"AGS {res['ags']}: no changes", highlight=False)
+        console.print(f"Summary: {_counts(res['changes'])}")
+    else:
+        console.print(_summary_table(f"Plan for {len(results)} Kommunen ({tgt})", results))
+    if not all(r.get("ok") for r in results):
+        raise typer.Exit(1)
+
+
+def deploy(
+    ags: str | None = AGS_OPTION,
+    all_: bool = typer.Option(False, "--all", help="Every onboarded Kommune (or every file)"),
+    desired_state: Path | None = DESIRED_OPTION,
+    target: str | None = TARGET_OPTION,
+    parallel: int = PARALLEL_OPTION,
+    refresh: bool = typer.Option(
+        True, "--refresh/--no-refresh", help="Read the real state first (repairs drift)"
+    ),
+    actor: str | None = ACTOR_OPTION,
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Create or update the Kommune's infrastructure and write its stack outputs."""
+    from basisit.provision import operations
+    from basisit.requests.service import actor_name
+
+    source = _source(desired_state)
+    kommunen = _select(ags, all_, source)
+    tgt = _target(target)
+    who = actor_name(actor)
+    if len(kommunen) == 1:
+        err_console.print(f"deploying AGS {kommunen[0]} on target {tgt}", highlight=False)
+        with err_console.status("pulumi up ..."):
+            result = operations.deploy(
+                kommunen[0], source, target=tgt, actor=who, refresh=refresh,
+                progress=_printer(prefix=False),
+            ).to_dict()  # fmt: skip
+        results = [result]
+    else:
+        options = {
+            "desired_state": str(desired_state) if desired_state else None,
+            "target": tgt,
+            "actor": who,
+            "refresh": refresh,
+        }
+        results = _run_fleet("deploy", kommunen, options, parallel)
+    if fmt is not Format.table:
+        _emit_results(results, fmt)
+    elif len(results) == 1:
+        res = results[0]
+        if res.get("recovery"):
+            console.print(f"[cyan]recovered:[/] {escape(res['recovery'])}")
+        console.print(
+            f"AGS {res['ags']} deployed in {res['duration_s']:.1f}s: {_counts(res['changes'])}; "
+            f"{res['resource_count']} resources; outputs in {res['outputs_file']}",
+            highlight=False,
+        )
+    else:
+        console.print(_summary_table(f"Deploy of {len(results)} Kommunen ({tgt})", results))
+    if not all(r.get("ok") for r in results):
+        raise typer.Exit(1)
+
+
+def drift(
+    ags: str | None = typer.Option(None, "--ags", help="Only this Kommune (default: every stack)"),
+    parallel: int = PARALLEL_OPTION,
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Compare reality with the stacks' state (read-only); exit code 2 when they differ."""
+    from basisit.provision import operations
+    from basisit.provision.errors import DriftFound
+
+    kommunen = [ags.strip()] if ags else operations.deployed_stacks()
+    if not kommunen:
+        console.print("no stacks deployed")
+        return
+    if len(kommunen) == 1:
+        with err_console.status(f"refreshing AGS {kommunen[0]} (preview only) ..."):
+            results = [operations.drift(kommunen[0]).to_dict()]
+    else:
+        results = _run_fleet("drift", kommunen, {}, parallel)
+    drifted = [r for r in results if r.get("ok", True) and r.get("steps")]
+    failed = [r for r in results if not r.get("ok", True)]
+    if fmt is not Format.table:
+        _emit_results(results, fmt)
+    else:
+        for res in results:
+            if not res.get("ok", True):
+                continue
+            if res.get("steps"):
+                console.print(_steps_table(f"Drift in AGS {res['ags']}", res["steps"], False))
+            else:
+                console.print(f"AGS {res['ags']}: no drift", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+    if drifted:
+        raise DriftFound(
+            f"drift in {len(drifted)} Kommune(n): {', '.join(r['ags'] for r in drifted)}; "
+            "`basisit deploy --ags AGS` brings them back to their desired state"
+        )
+
+
+def destroy(
+    ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Remove all of a Kommune's infrastructure, its volumes (and their data) included."""
+    from basisit.provision import operations
+
+    ags = ags.strip()
+    if ags not in operations.deployed_stacks():
+        raise BasisItError(f"AGS {ags} has no stack: nothing was deployed for it")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BasisItError(f"destroying AGS {ags} needs confirmation: add --yes")
+        typer.confirm(
+            f"Destroy every server, network and volume (with its data) of AGS {ags}?",
+            abort=True,
+        )
+    with err_console.status(f"destroying AGS {ags} ..."):
+        result = operations.destroy(ags, progress=_printer(prefix=False)).to_dict()
+    if fmt is not Format.table:
+        emit(result, fmt)
+    else:
+        console.print(
+            f"AGS {ags} destroyed in {result['duration_s']:.1f}s: {_counts(result['changes'])}",
+            highlight=False,
+        )
+
+
+def status_cmd(fmt: Format = FORMAT_OPTION) -> None:
+    """Per Kommune: last deployment, resource count, outcome."""
+    from basisit.provision import locking, status
+
+    rows = []
+    for data in status.all_records():
+        last = data.get("last_change") or data.get("last") or {}
+        outcome = last.get("outcome", "-")
+        if outcome == "running":
+            lock = locking.locks_dir() / f"{data['ags']}.lock"
+            busy = lock.exists() and lock.stat().st_size > 0 and _lock_held(lock)
+            outcome = "running" if busy else "interrupted"
+        rows.append(
+            {
+                "ags": data["ags"],
+                "target": data.get("target") or last.get("target"),
+                "last_operation": last.get("operation"),
+                "finished_at": last.get("finished_at") or last.get("started_at"),
+                "outcome": outcome,
+                "resource_count": data.get("resource_count"),
+                "error": last.get("error"),
+                "last_check": (data.get("last") or {}).get("operation"),
+            }
+        )
+    if fmt is not Format.table:
+        emit(rows, fmt)
+        return
+    if not rows:
+        console.print("nothing deployed yet")
+        return
+    table = Table(title="Deployments")
+    for col in ("AGS", "Target", "Last change", "At", "Outcome", "Resources", "Error"):
+        table.add_column(col, justify="right" if col == "Resources" else "left")
+    for r in rows:
+        style = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(r["outcome"])
+        table.add_row(
+            r["ags"],
+            r["target"] or "-",
+            r["last_operation"] or "-",
+            r["finished_at"] or "-",
+            f"[{style}]{r['outcome']}[/]" if style else r["outcome"],
+            "-" if r["resource_count"] is None else str(r["resource_count"]),
+            escape((r["error"] or "")[:60]),
+        )
+    console.print(table)
+
+
+def _lock_held(path: Path) -> bool:
+    import fcntl
+
+    with open(path) as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def inventory(
+    ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
+    desired_state: Path | None = typer.Option(
+        None, "--desired-state", help="Desired state file instead of the request database"
+    ),
+    fmt: Format = typer.Option(Format.yaml, "--format"),
+) -> None:
+    """The Ansible inventory generated from the Kommune's stack outputs (contract 2)."""
+    from basisit.configure import inventory as inv
+
+    ags = ags.strip()
+    outputs_doc = inv.load_outputs(ags)
+    desired = inv.load_desired(ags, desired_state)
+    emit(inv.build_inventory(outputs_doc, desired), fmt if fmt is not Format.table else Format.yaml)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
+    app.command("deploy")(deploy)
+    app.command("drift")(drift)
+    app.command("destroy")(destroy)
+    app.command("status")(status_cmd)
+    app.command("inventory")(inventory)

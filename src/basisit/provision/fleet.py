@@ -1,0 +1,126 @@
+"""Many Kommunen at once: one stack operation per worker process, `parallel` at a time.
+
+Stacks of different Kommunen share nothing but the allocation record (file-locked), so they
+run side by side safely. Each worker reports progress through a queue the parent drains; a
+failure of one Kommune never stops the others, and every result comes back.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from basisit.errors import BasisItError
+from basisit.provision.events import Progress
+
+OPERATIONS = ("plan", "deploy", "drift")
+
+_queue: Any = None
+
+
+def _init_worker(q: Any) -> None:
+    global _queue
+    _queue = q
+
+
+def _report(ags: str, kind: str, text: str) -> None:
+    if _queue is not None:
+        _queue.put((ags, kind, text))
+
+
+def _work(operation: str, ags: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Runs in a worker process: one operation on one Kommune, never raises."""
+    from basisit.provision import operations
+    from basisit.provision.sources import Source
+
+    path = options.get("desired_state")
+    source = Source(Path(path) if path else None)
+    try:
+        if operation == "plan":
+            result = operations.plan(ags, source, target=options["target"], progress=_report)
+        elif operation == "deploy":
+            result = operations.deploy(
+                ags,
+                source,
+                target=options["target"],
+                actor=options["actor"],
+                refresh=options.get("refresh", True),
+                progress=_report,
+            )
+        elif operation == "drift":
+            result = operations.drift(ags, progress=_report)
+        else:
+            raise ValueError(f"unknown fleet operation {operation!r}")
+        return result.to_dict()
+    except BasisItError as exc:
+        return {"ags": ags, "operation": operation, "ok": False, "error": str(exc)}
+    except Exception as exc:  # a bug must not take the whole fleet down
+        return {
+            "ags": ags,
+            "operation": operation,
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+
+
+def run(
+    operation: str,
+    kommunen: list[str],
+    *,
+    options: dict[str, Any],
+    parallel: int,
+    progress: Progress | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run `operation` for every AGS in `kommunen`, at most `parallel` at a time."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown fleet operation {operation!r}")
+    if parallel < 1:
+        raise BasisItError(f"--parallel must be at least 1, got {parallel}")
+    ctx = multiprocessing.get_context("spawn")
+    events: Any = ctx.Queue()
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set() or not events.empty():
+            try:
+                ags, kind, text = events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if progress is not None:
+                progress(ags, kind, text)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    results: list[dict[str, Any]] = []
+    try:
+        with ProcessPoolExecutor(
+            max_workers=min(parallel, max(1, len(kommunen))),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(events,),
+        ) as pool:
+            futures = {pool.submit(_work, operation, ags, options): ags for ags in kommunen}
+            for future in as_completed(futures):
+                try:
+                    res = future.result()
+                except Exception as exc:  # the worker process itself died
+                    res = {
+                        "ags": futures[future],
+                        "operation": operation,
+                        "ok": False,
+                        "error": f"worker died: {exc}",
+                    }
+                results.append(res)
+                if on_result is not None:
+                    on_result(res)
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+    order = {ags: i for i, ags in enumerate(kommunen)}
+    return sorted(results, key=lambda r: order.get(r["ags"], 0))

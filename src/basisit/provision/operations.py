@@ -1,0 +1,373 @@
+"""plan / deploy / drift / destroy of one Kommune's stack through the Automation API.
+
+One stack per Kommune, named after its AGS, in project "basisit", with an inline program
+(stacks.tenant.program) that gets the desired state and everything else as arguments. State
+is in a file backend under <data_dir>/pulumi/state, secrets are encrypted with the passphrase
+from <data_dir>/secrets/pulumi.passphrase. Every operation holds the Kommune's lock and first
+recovers from a killed run (basisit.provision.locking).
+
+A deploy from the request database moves the Kommune's requests along: approved/failed ->
+provisioning before the update, -> configuring (or failed, with the error) after it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from basisit import paths
+from basisit.errors import BasisItError
+from basisit.provision import allocation, environment, locking, outputs, secrets, status
+from basisit.provision.errors import ProvisionError, StackLocked
+from basisit.provision.events import Collector, Progress
+from basisit.provision.sources import Source
+
+TARGETS = ("local", "openstack")
+_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# Used by `plan` for a Kommune that has no key pair yet: a preview must not create secrets.
+_PLACEHOLDER_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBsYW5wbGFucGxhbnBsYW5wbGFucGxhbnBsYW5wbGFu plan"
+)
+
+
+@dataclass
+class Result:
+    ags: str
+    operation: str
+    ok: bool = True
+    changes: dict[str, int] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    resource_count: int | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+    outputs_file: str | None = None
+    recovery: str | None = None
+    request_ids: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def changed(self) -> bool:
+        return any(op != "same" and n for op, n in self.changes.items())
+
+
+def resource_prefix() -> str:
+    prefix = os.environ.get("BASISIT_RESOURCE_PREFIX") or "basisit"
+    if not _PREFIX.fullmatch(prefix):
+        raise ProvisionError(
+            f"BASISIT_RESOURCE_PREFIX={prefix!r}: use 1-20 lower-case letters, digits, '-'"
+        )
+    return prefix
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise ProvisionError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
+    return target
+
+
+def default_target() -> str:
+    return check_target(os.environ.get("BASISIT_TARGET") or "local")
+
+
+def _check_ags(ags: str, desired: dict[str, Any], source: Source) -> None:
+    if desired["ags"] != ags:
+        where = source.path or "the request database"
+        raise ProvisionError(f"{where}: field ags is {desired['ags']!r}, expected {ags!r}")
+
+
+def deployed_stacks() -> list[str]:
+    """AGS of every stack in the backend (whether or not it holds resources)."""
+    base = environment.state_dir() / ".pulumi" / "stacks" / environment.PROJECT
+    return sorted(p.stem for p in base.glob("*.json"))
+
+
+def _previous_target(ags: str) -> str | None:
+    last = status.read(ags).get("last_change") or {}
+    if last.get("operation") == "deploy" and ags in deployed_stacks():
+        return last.get("target")
+    return None
+
+
+def build_program(ags: str, desired: dict[str, Any], target: str, *, persist: bool) -> Any:
+    """The inline program with its inputs: allocation, SSH key, target settings."""
+    from stacks import targets, tenant
+
+    settings = targets.settings_from_env(target, dict(os.environ), str(paths.data_dir()))
+    alloc = allocation.allocate(ags, desired, local=target == "local", persist=persist)
+    keypair = secrets.ssh_keypair(ags, create=persist)
+    return tenant.program(
+        desired,
+        target=target,
+        settings=settings,
+        hosts=alloc.hosts,
+        ports=alloc.ports,
+        prefix=resource_prefix(),
+        ssh_public_key=keypair.public_key if keypair else _PLACEHOLDER_KEY,
+        ssh_private_key=keypair.private_key() if keypair else None,
+    )
+
+
+def _no_program() -> None:
+    """Refresh and destroy never run the program; selecting an inline stack needs one."""
+
+
+def open_stack(ags: str, program: Any) -> Any:
+    from pulumi import automation as auto
+
+    env = environment.engine_env(secrets.passphrase_file())
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(environment.workspace_dir(ags)),
+        pulumi_home=env["PULUMI_HOME"],
+        env_vars=env,
+        pulumi_command=environment.pulumi_command(),
+        secrets_provider="passphrase",
+        project_settings=auto.ProjectSettings(
+            name=environment.PROJECT,
+            runtime="python",
+            backend=auto.ProjectBackend(url=environment.backend_url()),
+        ),
+    )
+    try:
+        return auto.create_or_select_stack(
+            stack_name=ags, project_name=environment.PROJECT, program=program, opts=opts
+        )
+    except auto.CommandError as exc:
+        raise ProvisionError(f"AGS {ags}: cannot open the stack: {_cli_error(exc)}") from None
+
+
+def _cli_error(exc: Exception) -> str:
+    stderr = getattr(exc, "stderr", None) or ""
+    lines = [ln.strip() for ln in str(stderr).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.lower().startswith("error")]
+    text = " | ".join(errors or lines[-3:]) or str(exc).strip()
+    return text[-1500:]
+
+
+def _error_text(exc: Exception, collector: Collector | None) -> str:
+    if isinstance(exc, BasisItError):
+        return str(exc)
+    if collector is not None and collector.errors:
+        messages = [m for m in (_exception_line(e) for e in collector.errors) if m]
+        return " | ".join(dict.fromkeys(messages))[-1500:]
+    return _cli_error(exc)
+
+
+_EXC_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
+
+
+def _exception_line(diagnostic: str) -> str:
+    """A provider's traceback reduced to its last 'SomeError: message' line."""
+    lines = [ln.strip() for ln in diagnostic.splitlines() if ln.strip()]
+    found = [m for m in (_EXC_LINE.match(ln) for ln in lines) if m]
+    if found:
+        return f"{found[-1].group(1)}: {found[-1].group(2)}"
+    text = " ".join(ln for ln in lines if not ln.startswith(("File ", "^", "Traceback")))
+    return text if "Resource monitor has terminated" not in text else ""
+
+
+def _hint(target: str, message: str) -> str:
+    if target == "openstack" and "pulumi-resource-openstack" in message:
+        return (
+            f"{message} (the OpenStack provider plugin cannot be downloaded here; the "
+            "openstack target is tested with Pulumi mocks: tests/unit/test_openstack_mocks.py)"
+        )
+    return message
+
+
+def _locked_message(ags: str, exc: Exception) -> StackLocked:
+    return StackLocked(f"AGS {ags} is busy: {_cli_error(exc)}")
+
+
+def plan(ags: str, source: Source, *, target: str, progress: Progress | None = None) -> Result:
+    """A preview: what a deploy would create, update, delete. Changes nothing."""
+    from pulumi import automation as auto
+
+    check_target(target)
+    desired = source.desired(ags)
+    _check_ags(ags, desired, source)
+    started = time.monotonic()
+    result = Result(ags, "plan")
+    collector = Collector(ags, progress)
+    with locking.KommuneLock(ags, "plan") as lock:
+        program = build_program(ags, desired, target, persist=False)
+        stack = open_stack(ags, program)
+        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        result.recovery = rec.describe() if rec.happened else None
+        try:
+            stack.preview(on_event=collector, color="never")
+        except auto.ConcurrentUpdateError as exc:
+            raise _locked_message(ags, exc) from None
+        except auto.CommandError as exc:
+            message = _hint(target, _error_text(exc, collector))
+            raise ProvisionError(f"plan of AGS {ags} failed: {message}") from None
+    result.changes = collector.counts()
+    result.steps = [s.to_dict() for s in collector.steps.values() if s.counted]
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def deploy(
+    ags: str,
+    source: Source,
+    *,
+    target: str,
+    actor: str,
+    refresh: bool = True,
+    progress: Progress | None = None,
+) -> Result:
+    """`pulumi up` for one Kommune, then contract 2 into <data_dir>/outputs/<ags>.json."""
+    from pulumi import automation as auto
+
+    check_target(target)
+    desired = source.desired(ags)  # a bad document stops here, before anything changes
+    _check_ags(ags, desired, source)
+    started = time.monotonic()
+    result = Result(ags, "deploy")
+    collector = Collector(ags, progress)
+    with locking.KommuneLock(ags, "deploy") as lock:
+        previous = _previous_target(ags)
+        if previous and previous != target:
+            raise ProvisionError(
+                f"AGS {ags} is deployed on target {previous!r}; destroy it there before "
+                f"deploying it on {target!r}"
+            )
+        record = status.start(ags, "deploy", target)
+        lifecycle = source.from_db
+        try:
+            if lifecycle:
+                from basisit.requests import lifecycle as requests_lifecycle
+
+                result.request_ids = requests_lifecycle.start_provisioning(ags, actor)
+            program = build_program(ags, desired, target, persist=True)
+            stack = open_stack(ags, program)
+            rec = locking.recover(
+                stack, environment.state_dir(), environment.PROJECT, ags, lock.stale
+            )
+            if rec.happened:
+                result.recovery = rec.describe()
+                if progress:
+                    progress(ags, "info", f"recovered from a killed run: {result.recovery}")
+            try:
+                up = stack.up(
+                    on_event=collector,
+                    show_secrets=False,
+                    color="never",
+                    # After a killed run the state may lag behind reality: read it first.
+                    refresh=refresh or rec.happened,
+                    suppress_outputs=True,
+                )
+            except auto.ConcurrentUpdateError as exc:
+                raise _locked_message(ags, exc) from None
+            doc = outputs.document(up.outputs["outputs"].value)
+            result.outputs_file = str(outputs.write(ags, doc))
+            allocation.prune(ags, desired)
+            result.changes = collector.counts()
+            result.resource_count = collector.resource_count()
+            result.steps = [s.to_dict() for s in collector.changed()]
+            if lifecycle:
+                requests_lifecycle.finish_provisioning(ags, result.request_ids, actor, None)
+        except Exception as exc:
+            message = _hint(target, _error_text(exc, collector))
+            result.ok, result.error = False, message
+            result.duration_s = time.monotonic() - started
+            if lifecycle and result.request_ids:
+                from basisit.requests import lifecycle as requests_lifecycle
+
+                requests_lifecycle.finish_provisioning(ags, result.request_ids, actor, message)
+            status.finish(
+                ags, record, outcome="failed", error=message, duration_s=result.duration_s,
+                extra={"request_ids": result.request_ids, "recovery": result.recovery},
+            )  # fmt: skip
+            if isinstance(exc, StackLocked):
+                raise
+            raise ProvisionError(f"deploy of AGS {ags} failed: {message}") from None
+        result.duration_s = time.monotonic() - started
+        status.finish(
+            ags, record, outcome="succeeded", changes=result.changes,
+            resource_count=result.resource_count, duration_s=result.duration_s,
+            extra={"request_ids": result.request_ids, "recovery": result.recovery},
+        )  # fmt: skip
+    return result
+
+
+def _existing(ags: str) -> None:
+    if ags not in deployed_stacks():
+        raise ProvisionError(f"AGS {ags} has no stack: nothing was deployed for it")
+
+
+def drift(ags: str, *, progress: Progress | None = None) -> Result:
+    """A read-only refresh preview: does reality still match the stack's state?"""
+    from pulumi import automation as auto
+
+    _existing(ags)
+    started = time.monotonic()
+    result = Result(ags, "drift")
+    collector = Collector(ags, progress)
+    with locking.KommuneLock(ags, "drift") as lock:
+        stack = open_stack(ags, _no_program)
+        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        result.recovery = rec.describe() if rec.happened else None
+        try:
+            stack.preview_refresh(on_event=collector, show_secrets=False, color="never")
+        except auto.ConcurrentUpdateError as exc:
+            raise _locked_message(ags, exc) from None
+        except auto.CommandError as exc:
+            raise ProvisionError(
+                f"drift check of AGS {ags} failed: {_error_text(exc, collector)}"
+            ) from None
+    result.changes = collector.counts()
+    result.steps = [s.to_dict() for s in collector.changed()]
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def destroy(ags: str, *, progress: Progress | None = None) -> Result:
+    """Remove everything of the Kommune: resources, stack, outputs, allocations, SSH key."""
+    from pulumi import automation as auto
+
+    _existing(ags)
+    started = time.monotonic()
+    result = Result(ags, "destroy")
+    collector = Collector(ags, progress)
+    target = status.read(ags).get("target") or "unknown"
+    with locking.KommuneLock(ags, "destroy") as lock:
+        record = status.start(ags, "destroy", target)
+        try:
+            stack = open_stack(ags, _no_program)
+            rec = locking.recover(
+                stack, environment.state_dir(), environment.PROJECT, ags, lock.stale
+            )
+            result.recovery = rec.describe() if rec.happened else None
+            try:
+                stack.destroy(on_event=collector, show_secrets=False, color="never")
+            except auto.ConcurrentUpdateError as exc:
+                raise _locked_message(ags, exc) from None
+            result.changes = collector.counts()
+            result.steps = [s.to_dict() for s in collector.changed()]
+            stack.workspace.remove_stack(ags)
+            outputs.remove(ags)
+            allocation.release(ags)
+            secrets.remove_ssh_keypair(ags)
+            shutil.rmtree(environment.workspace_dir(ags), ignore_errors=True)
+        except Exception as exc:
+            message = _error_text(exc, collector)
+            result.duration_s = time.monotonic() - started
+            status.finish(
+                ags, record, outcome="failed", error=message, duration_s=result.duration_s
+            )
+            if isinstance(exc, StackLocked):
+                raise
+            raise ProvisionError(f"destroy of AGS {ags} failed: {message}") from None
+        result.duration_s = time.monotonic() - started
+        result.resource_count = 0
+        status.finish(
+            ags, record, outcome="succeeded", changes=result.changes, resource_count=0,
+            duration_s=result.duration_s,
+        )  # fmt: skip
+    return result

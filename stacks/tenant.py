@@ -1,0 +1,116 @@
+"""KommuneTenant: everything one Kommune's services need, on any target.
+
+The program that the driver runs inline for a stack (one per AGS) is `program()`: it turns the
+desired state (contract 1) into a TenantPlan, lets the chosen target build it under one
+KommuneTenant component and exports contract 2 (without deployed_at, which the driver adds)
+plus the Kommune's SSH private key as a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+from stacks import targets
+from stacks.model import TenantPlan, build_plan
+from stacks.targets.base import ServerHandle, Target
+
+OUTPUTS_SCHEMA_VERSION = 1
+
+
+class KommuneTenant(pulumi.ComponentResource):
+    outputs: pulumi.Output[dict[str, Any]]
+
+    def __init__(
+        self,
+        plan: TenantPlan,
+        target: Target,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("basisit:tenant:KommuneTenant", plan.ags, None, opts)
+        target.tenancy(plan, self)
+        network = target.network(plan, self)
+        servers: dict[str, ServerHandle] = {
+            spec.instance: target.server(plan, spec, network, self) for spec in plan.servers
+        }
+        target.dns(plan, servers, self)
+        container = target.object_storage(plan, self)
+        self.outputs = pulumi.Output.all(
+            network=network.name,
+            servers=[self._server_output(plan, name, h) for name, h in servers.items()],
+            container=container,
+        ).apply(lambda v: self._document(plan, target, v))
+        self.register_outputs({"outputs": self.outputs})
+
+    @staticmethod
+    def _server_output(plan: TenantPlan, instance: str, handle: ServerHandle) -> pulumi.Output:
+        spec = plan.server(instance)
+        ssh_host_key = getattr(handle.resource, "ssh_host_key", None)
+        return pulumi.Output.all(
+            host=handle.ssh_host,
+            port=handle.ssh_port,
+            host_key=ssh_host_key,
+            published=handle.published_ports,
+        ).apply(
+            lambda v: {
+                "name": spec.instance,
+                "instance": spec.instance,
+                "services": [spec.service],
+                "roles": list(spec.roles),
+                "address": spec.address,
+                "ssh": {
+                    "host": v["host"],
+                    "port": int(v["port"]),
+                    "user": handle.ssh_user,
+                    **({"host_key": v["host_key"]} if v["host_key"] else {}),
+                },
+                "published_ports": {k: int(p) for k, p in (v["published"] or {}).items()},
+                "volumes": [
+                    {"name": vol.name, "mount": vol.mount, "size_bytes": vol.size_bytes}
+                    for vol in spec.volumes
+                ],
+            }
+        )
+
+    @staticmethod
+    def _document(plan: TenantPlan, target: Target, v: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "schema_version": OUTPUTS_SCHEMA_VERSION,
+            "ags": plan.ags,
+            "target": target.name,
+            "stack": pulumi.get_stack(),
+            "network": {"name": v["network"], "cidr": plan.cidr, "gateway": plan.gateway},
+            "dns": {
+                "zone": plan.dns_zone,
+                "records": [
+                    {"name": r.name, "type": r.type, "value": r.value} for r in plan.records
+                ],
+            },
+            "servers": v["servers"],
+            "object_storage": {"container": v["container"]} if v["container"] else None,
+        }
+
+
+def program(
+    desired: dict[str, Any],
+    *,
+    target: str,
+    settings: Any,
+    hosts: dict[str, int],
+    ports: dict[str, int] | None,
+    prefix: str,
+    ssh_public_key: str,
+    ssh_private_key: str | None,
+) -> Callable[[], None]:
+    """The inline Pulumi program for one Kommune; everything it needs comes in as arguments."""
+
+    def run() -> None:
+        plan = build_plan(desired, hosts, ports if target == "local" else None, prefix=prefix)
+        tenant = KommuneTenant(plan, targets.create(target, settings, ssh_public_key))
+        pulumi.export("outputs", tenant.outputs)
+        if ssh_private_key is not None:
+            pulumi.export("ssh_private_key", pulumi.Output.secret(ssh_private_key))
+
+    return run

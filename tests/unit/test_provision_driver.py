@@ -1,0 +1,303 @@
+"""The provisioning driver's own logic, without Pulumi or podman: locks and recovery,
+allocation of host numbers and ports, secrets files, input checks, contract 2 files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+import yaml
+
+from basisit.errors import ValidationFailed
+from basisit.provision import allocation, locking, outputs, secrets
+from basisit.provision.errors import ProvisionError, StackLocked
+from basisit.provision.sources import Source, load_file
+from stacks.model import PlanError, build_plan
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DESIRED = FIXTURES / "desired-state-10046118.yaml"
+OUTPUTS = FIXTURES / "stack-outputs-10046118.json"
+
+HOLDER = """
+import sys, time
+from basisit.provision import locking
+lock = locking.KommuneLock(sys.argv[1], "deploy").acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def desired() -> dict[str, Any]:
+    return yaml.safe_load(DESIRED.read_text())
+
+
+def start_holder(ags: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, ags], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+# --- the suite's lock --------------------------------------------------------------------------
+
+
+def test_a_held_lock_refuses_with_holder_pid_host_and_operation() -> None:
+    holder = start_holder("10046118")
+    try:
+        with pytest.raises(StackLocked) as err:
+            locking.KommuneLock("10046118", "deploy").acquire()
+        text = str(err.value)
+        assert f"pid {holder.pid}" in text
+        assert socket.gethostname() in text
+        assert "deploy" in text and "10046118" in text
+        # another Kommune is not affected
+        with locking.KommuneLock("10041100", "deploy") as other:
+            assert other.stale is None
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock_of_a_killed_holder_is_detected_as_stale() -> None:
+    holder = start_holder("10046118")
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    with locking.KommuneLock("10046118", "deploy") as lock:
+        assert lock.stale is not None
+        assert lock.stale.pid == holder.pid
+    # released cleanly this time: the next one finds nothing stale
+    with locking.KommuneLock("10046118", "deploy") as lock:
+        assert lock.stale is None
+
+
+def test_lock_naming_another_machine_is_not_taken_over(data_dir: Path) -> None:
+    path = locking.locks_dir() / "10046118.lock"
+    path.write_text(json.dumps({"pid": 4242, "host": "other-host", "operation": "deploy",
+                                "started_at": "2026-01-01T00:00:00+00:00"}))  # fmt: skip
+    with pytest.raises(StackLocked, match="other-host"):
+        locking.KommuneLock("10046118", "deploy").acquire()
+
+
+# --- recovery of Pulumi's lock and pending operations -----------------------------------------
+
+
+class FakeStack:
+    """Records what recovery does to a stack (the real thing runs in the integration test)."""
+
+    def __init__(self, deployment: dict[str, Any]) -> None:
+        self.deployment = deployment
+        self.cancelled = False
+        self.imported: dict[str, Any] | None = None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def export_stack(self) -> Any:
+        from pulumi import automation as auto
+
+        return auto.Deployment(version=3, deployment=self.deployment)
+
+    def import_stack(self, state: Any) -> None:
+        self.imported = dict(state.deployment)
+
+
+def write_pulumi_lock(state: Path, ags: str, pid: int, host: str) -> Path:
+    path = state / ".pulumi" / "locks" / "organization" / "basisit" / ags / "x.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"pid": pid, "hostname": host, "timestamp": "t"}))
+    return path
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_recover_cancels_a_dead_lock_and_drops_pending_operations(tmp_path: Path) -> None:
+    write_pulumi_lock(tmp_path, "10046118", dead_pid(), socket.gethostname())
+    pending = [{"type": "creating", "resource": {"urn": "urn:pulumi:x::basisit::T::srv"}}]
+    stack = FakeStack({"resources": [{"urn": "a"}], "pending_operations": pending})
+    stale = locking.Holder(1, socket.gethostname(), "deploy", "t")
+    result = locking.recover(stack, tmp_path, "basisit", "10046118", stale)
+    assert stack.cancelled
+    assert stack.imported == {"resources": [{"urn": "a"}], "pending_operations": []}
+    assert result.pending_operations == pending
+    assert result.backup is not None and result.backup.stat().st_mode & 0o777 == 0o600
+    assert json.loads(result.backup.read_text())["deployment"]["pending_operations"] == pending
+    assert "srv" in result.describe() and "stale" in result.describe()
+
+
+def test_recover_refuses_while_pulumi_lock_holder_lives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(locking, "ORPHAN_GRACE_S", 0.5)
+    write_pulumi_lock(tmp_path, "10046118", os.getpid(), socket.gethostname())
+    stack = FakeStack({"resources": []})
+    with pytest.raises(StackLocked, match=f"pid {os.getpid()}"):
+        locking.recover(stack, tmp_path, "basisit", "10046118", None)
+    assert not stack.cancelled and stack.imported is None
+
+
+def test_recover_does_nothing_after_a_clean_run(tmp_path: Path) -> None:
+    stack = FakeStack({"resources": [], "pending_operations": [{"type": "creating"}]})
+    result = locking.recover(stack, tmp_path, "basisit", "10046118", None)
+    assert not result.happened
+    assert stack.imported is None
+
+
+# --- allocation --------------------------------------------------------------------------------
+
+
+def test_ports_are_unique_across_kommunen_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49500-49599")
+    first = allocation.allocate("10046118", desired(), local=True, persist=True)
+    other_doc = desired() | {"ags": "10041100"}
+    other = allocation.allocate("10041100", other_doc, local=True, persist=True)
+    assert first.ports is not None and other.ports is not None
+    assert not set(first.ports.values()) & set(other.ports.values())
+    assert set(first.ports) == {
+        "dns/ssh", "dns/53/udp", "dns/53/tcp", "dateiablage/ssh", "dateiablage/445/tcp",
+        "sicherung/ssh",
+    }  # fmt: skip
+    assert first.hosts == {"dns": 10, "dateiablage": 11, "sicherung": 12}
+    again = allocation.allocate("10046118", desired(), local=True, persist=True)
+    assert again == first
+
+
+def test_removed_servers_keep_their_slots_until_the_deploy_succeeded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49500-49599")
+    first = allocation.allocate("10046118", desired(), local=True, persist=True)
+    changed = desired()
+    changed["services"] = [s for s in changed["services"] if s["instance"] != "dateiablage"]
+    changed["services"].append(dict(desired()["services"][1], instance="web", request_id=9))
+    second = allocation.allocate("10046118", changed, local=True, persist=True)
+    assert second.hosts["web"] == 13  # not dateiablage's 11: that container may still exist
+    assert second.ports is not None and first.ports is not None
+    assert second.ports["web/ssh"] not in first.ports.values()
+    allocation.prune("10046118", changed)
+    record = allocation.recorded("10046118")
+    assert record is not None and "dateiablage" not in record["hosts"]
+    allocation.release("10046118")
+    assert allocation.recorded("10046118") is None
+
+
+def test_plan_allocation_is_not_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49500-49599")
+    allocation.allocate("10046118", desired(), local=True, persist=False)
+    assert allocation.recorded("10046118") is None
+
+
+def test_a_port_in_use_on_loopback_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("BASISIT_LOCAL_PORTS", f"{port}-{port + 20}")
+        result = allocation.allocate("10046118", desired(), local=True, persist=False)
+        assert result.ports is not None and port not in result.ports.values()
+
+
+def test_bad_port_range_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "80-90")
+    with pytest.raises(ProvisionError, match="BASISIT_LOCAL_PORTS"):
+        allocation.allocate("10046118", desired(), local=True, persist=False)
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def test_passphrase_is_generated_once_with_mode_0600() -> None:
+    path = secrets.passphrase_file()
+    text = path.read_text()
+    assert len(text) >= 40
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert secrets.passphrase_file().read_text() == text
+
+
+def test_ssh_key_pair_per_kommune() -> None:
+    assert secrets.ssh_keypair("10046118", create=False) is None
+    pair = secrets.ssh_keypair("10046118")
+    assert pair is not None
+    assert pair.private_key_file.stat().st_mode & 0o777 == 0o600
+    key = paramiko.Ed25519Key.from_private_key_file(str(pair.private_key_file))
+    assert pair.public_key.split()[1] == key.get_base64()
+    other = secrets.ssh_keypair("10041100")
+    assert other is not None and other.public_key != pair.public_key
+    assert secrets.ssh_keypair("10046118") == pair  # generated once
+    secrets.remove_ssh_keypair("10046118")
+    assert secrets.ssh_keypair("10046118", create=False) is None
+
+
+# --- inputs and outputs ------------------------------------------------------------------------
+
+
+def test_bad_desired_state_names_file_and_field(tmp_path: Path) -> None:
+    doc = desired()
+    doc["services"][0]["server"]["flavor"] = "m1.small"
+    del doc["dns_zone"]
+    path = tmp_path / "ds.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ValidationFailed) as err:
+        load_file(path)
+    text = str(err.value)
+    assert str(path) in text
+    assert "services.0.server" in text and "dns_zone" in text
+
+
+def test_desired_state_folder_and_duplicates(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(DESIRED.read_text())
+    assert Source(tmp_path).fleet() == ["10046118"]
+    with pytest.raises(ProvisionError, match="no desired state for AGS 10041100"):
+        Source(tmp_path).desired("10041100")
+    (tmp_path / "b.json").write_text(json.dumps(desired()))
+    with pytest.raises(ProvisionError, match="both hold AGS 10046118"):
+        Source(tmp_path).fleet()
+    with pytest.raises(ProvisionError, match="does not exist"):
+        load_file(tmp_path / "missing.yaml")
+
+
+def test_plan_errors_name_the_service() -> None:
+    doc = desired()
+    doc["services"][1]["instance"] = "dns"
+    with pytest.raises(PlanError, match=r"services\[1\].*used twice"):
+        build_plan(doc, {"dns": 10, "sicherung": 12})
+    doc = desired()
+    doc["services"][1]["server"] = None
+    with pytest.raises(PlanError, match="volumes but no server"):
+        build_plan(doc, {"dns": 10, "sicherung": 12})
+
+
+def test_invalid_outputs_are_not_written_and_the_old_file_stays() -> None:
+    good = json.loads(OUTPUTS.read_text())
+    path = outputs.write("10046118", good)
+    before = path.read_text()
+    bad = dict(good, target="aws")
+    del bad["servers"]
+    with pytest.raises(ProvisionError, match="servers") as err:
+        outputs.write("10046118", bad)
+    assert "target" in str(err.value)
+    assert path.read_text() == before
+
+
+def test_outputs_document_adds_the_deploy_time_in_schema_order() -> None:
+    stack_doc = json.loads(OUTPUTS.read_text())
+    del stack_doc["deployed_at"]
+    doc = outputs.document(stack_doc)
+    assert list(doc)[:5] == ["schema_version", "ags", "target", "stack", "deployed_at"]
+    stamp = dt.datetime.strptime(doc["deployed_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    assert abs((dt.datetime.now(dt.UTC) - stamp).total_seconds()) < 60
+    assert outputs.problems(doc) == []
