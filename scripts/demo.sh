@@ -96,3 +96,11 @@ if [ -n "${BASISIT_DEMO_SKIP_CONVERGE:-}" ]; then
   step "Done (converge skipped)"
   exit 0
 fi
+
+step "Provision and configure on the local target (deploy, then Ansible)"
+basisit converge --all --target local
+
+step "Where things stand"
+basisit status
+basisit request list
+basisit inventory --ags 10046118

@@ -63,5 +63,7 @@ export ANSIBLE_ROLES_PATH="${ANSIBLE_ROLES_PATH:-$BASISIT_ROOT/roles}"
 
 export BASISIT_BASE_IMAGE="${BASISIT_BASE_IMAGE:-localhost/basisit-base:$BASISIT_DEBIAN_SUITE}"
 export BASISIT_ROLES_IMAGE="${BASISIT_ROLES_IMAGE:-localhost/basisit-roles:$BASISIT_DEBIAN_SUITE}"
+# Local servers start from the image that already holds the roles' packages.
+export BASISIT_LOCAL_IMAGE="${BASISIT_LOCAL_IMAGE:-$BASISIT_ROLES_IMAGE}"
 export BASISIT_DEBIAN_MIRROR="${BASISIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 export BASISIT_DEBIAN_SECURITY_MIRROR="${BASISIT_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
