@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from basisit.cli import catalog as catalog_cli
+from basisit.cli import configure as configure_cli
 from basisit.cli import kommunen as kommunen_cli
+from basisit.cli import provision as provision_cli
 from basisit.cli import requests as requests_cli
 from basisit.cli.common import ErrorHandlingGroup
 
@@ -19,6 +21,8 @@ app = typer.Typer(
 catalog_cli.register(app)
 kommunen_cli.register(app)
 requests_cli.register(app)
+provision_cli.register(app)
+configure_cli.register(app)
 # Further command groups register here, one line each.
 
 if __name__ == "__main__":

@@ -1,0 +1,192 @@
+"""basisit configure | converge
+
+`configure` applies the Ansible roles to a deployed Kommune; `converge` deploys and then
+configures: the one command an operator runs. Progress and the per-host summary go to the
+terminal; `--format json|yaml` prints the results on stdout for scripts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
+from basisit.configure.connection import Mode
+from basisit.errors import BasisItError
+
+CONNECTION_OPTION = typer.Option(
+    Mode.fast,
+    "--connection",
+    help="fast: OpenSSH with pipelining and ControlPersist; mitogen: fast plus the "
+    "mitogen_linear strategy; default: Ansible's own settings",
+)
+DESIRED_OPTION = typer.Option(
+    None,
+    "--desired-state",
+    help="Desired state file (YAML/JSON), or a folder of them for --all, instead of the "
+    "request database; requests are then left as they are",
+)
+FORMAT_OPTION = typer.Option(Format.table, "--format")
+
+
+def _desired(ags: str, path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None  # configure reads the request database itself
+    from basisit.provision.sources import Source
+
+    return Source(path).desired(ags)
+
+
+def configure(
+    ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
+    desired_state: Path | None = DESIRED_OPTION,
+    connection: Mode = CONNECTION_OPTION,
+    forks: int | None = typer.Option(None, "--forks", min=1, help="Hosts at a time"),
+    actor: str | None = ACTOR_OPTION,
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Run the roles (playbooks/site.yml) on the Kommune's servers through ansible-runner."""
+    from basisit.configure.apply import configure as run_configure
+    from basisit.requests.service import actor_name
+
+    ags = ags.strip()
+    outcome = run_configure(
+        ags,
+        actor=actor_name(actor),
+        mode=connection,
+        desired=_desired(ags, desired_state),
+        console=err_console if fmt is not Format.table else console,
+        forks=forks,
+        update_requests=desired_state is None,
+    )
+    if fmt is not Format.table:
+        record = outcome.result.to_record()
+        record["requests"] = {str(k): v for k, v in outcome.requests.items()}
+        record["record_file"] = str(outcome.record)
+        emit(record, fmt)
+    else:
+        console.print(f"run record: {outcome.record}", highlight=False)
+    if not outcome.result.succeeded:
+        raise typer.Exit(1)
+
+
+def _select(ags: str | None, all_: bool, desired_state: Path | None) -> list[str]:
+    if bool(ags) == bool(all_):
+        raise BasisItError("name one Kommune with --ags AGS, or use --all")
+    if ags:
+        return [ags.strip()]
+    from basisit.provision.sources import Source
+
+    fleet = Source(desired_state).fleet()
+    if not fleet:
+        where = desired_state or "the request database (no onboarded Kommune)"
+        raise BasisItError(f"--all: {where} names no Kommune")
+    return fleet
+
+
+def _results_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Converge of {len(results)} Kommune(n)")
+    for col in ("AGS", "Outcome", "Hosts", "Changed", "Seconds", "Problem"):
+        table.add_column(col, justify="right" if col in ("Changed", "Seconds") else "left")
+    for res in results:
+        cfg = res.get("configure") or {}
+        hosts = cfg.get("hosts") or {}
+        ok_hosts = sum(1 for s in hosts.values() if s == "ok")
+        seconds = (res.get("deploy") or {}).get("duration_s") or 0
+        seconds += cfg.get("duration_s") or 0
+        table.add_row(
+            res["ags"],
+            "[green]ok[/]" if res.get("ok") else "[red]failed[/]",
+            f"{ok_hosts}/{len(hosts)} ok" if hosts else "-",
+            str(cfg.get("changed", "-")),
+            f"{seconds:.0f}",
+            escape((res.get("error") or "")[:80]),
+        )
+    return table
+
+
+def converge(
+    ags: str | None = typer.Option(None, "--ags", help="AGS of the Kommune"),
+    all_: bool = typer.Option(False, "--all", help="Every onboarded Kommune (or every file)"),
+    desired_state: Path | None = DESIRED_OPTION,
+    target: str | None = typer.Option(
+        None, "--target", help="local (podman) or openstack; default $BASISIT_TARGET or local"
+    ),
+    parallel: int = typer.Option(
+        1, "--parallel", "-p", min=1, help="Kommunen at a time (--all), each in its own process"
+    ),
+    connection: Mode = CONNECTION_OPTION,
+    actor: str | None = ACTOR_OPTION,
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Deploy the Kommune's infrastructure, then configure it: the operator's one command."""
+    from basisit.configure import converge as conv
+    from basisit.provision import operations
+    from basisit.requests.service import actor_name
+
+    kommunen = _select(ags, all_, desired_state)
+    tgt = operations.check_target(target) if target else operations.default_target()
+    who = actor_name(actor)
+    out = err_console if fmt is not Format.table else console
+
+    def show(ags_: str, phase: str, text: str) -> None:
+        err_console.print(f"{ags_}  [cyan]{phase:9}[/] {escape(text)}", highlight=False)
+
+    def deploy_lines(ags_: str, kind: str, text: str) -> None:
+        if kind != "start":
+            err_console.print(f"{ags_}  deploy    {kind:6} {escape(text)}", highlight=False)
+
+    results: list[dict[str, Any]] = []
+    if parallel == 1 or len(kommunen) == 1:
+        for one in kommunen:
+            try:
+                results.append(
+                    conv.converge_one(
+                        one,
+                        actor=who,
+                        target=tgt,
+                        desired_state=desired_state,
+                        mode=connection,
+                        console=out,
+                        report=show,
+                        deploy_progress=deploy_lines,
+                    )
+                )
+            except BasisItError as exc:
+                if len(kommunen) == 1:
+                    raise
+                err_console.print(f"{one}  [red]failed[/]    {escape(str(exc))}", highlight=False)
+                results.append({"ags": one, "ok": False, "error": str(exc)})
+    else:
+
+        def done(res: dict[str, Any]) -> None:
+            mark = "[green]ok[/]" if res.get("ok") else "[red]failed[/]"
+            err_console.print(
+                f"{res['ags']}  {mark}  {escape(res.get('error') or '')}", highlight=False
+            )
+
+        results = conv.converge_many(
+            kommunen,
+            actor=who,
+            target=tgt,
+            desired_state=desired_state,
+            mode=connection,
+            parallel=parallel,
+            report=show,
+            on_result=done,
+        )
+    if fmt is not Format.table:
+        emit(results if len(results) != 1 else results[0], fmt)
+    elif len(results) > 1:
+        console.print(_results_table(results))
+    if not all(r.get("ok") for r in results):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("configure")(configure)
+    app.command("converge")(converge)

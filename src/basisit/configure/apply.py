@@ -1,0 +1,216 @@
+"""`basisit configure`: outputs + desired state -> inventory -> ansible-runner -> requests.
+
+One run per Kommune at a time (a lock file per AGS). The order is: read and check both
+contracts (nothing has happened yet if they are broken), decrypt the Kommune's secrets into a
+private temp dir, run site.yml, store new secrets back, remove the temp dir, write the run
+record, and only then move the requests (active when every host of the instance succeeded).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from basisit import paths
+from basisit.configure import inventory as inv
+from basisit.configure.connection import Mode
+from basisit.configure.errors import ConfigureError
+from basisit.configure.records import write_record
+from basisit.configure.runner import RunResult, run_playbook, summary_table
+from basisit.configure.secrets import SecretStore
+
+# In the secrets dir, kept in the store: host keys pinned on first contact (servers whose
+# outputs carry no host key).
+KNOWN_HOSTS = "ssh/known_hosts"
+# Requests the configure step finishes: waiting ones and failed ones (a re-run retries them).
+FINISHES = ("configuring", "failed")
+
+
+class Interrupted(ConfigureError):
+    exit_code = 130
+
+
+@dataclass
+class ConfigureOutcome:
+    result: RunResult
+    requests: dict[int, str | None]
+    record: Path
+
+
+@contextmanager
+def kommune_lock(ags: str) -> Iterator[None]:
+    """Refuse a second configure of the same Kommune while one runs (the secrets write-back
+    of two runs would race). flock is released by the kernel if the process dies."""
+    lock_dir = paths.data_dir() / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / f"configure-{ags}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise ConfigureError(
+                f"a configuration run of AGS {ags} is already in progress ({holder}); "
+                "wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def provisioned_ssh_key(ags: str) -> bytes:
+    """The Kommune's SSH private key, made by the deploy step (basisit.provision.secrets)."""
+    from basisit.provision import secrets as provision_secrets
+
+    pair = provision_secrets.ssh_keypair(ags, create=False)
+    if pair is None:
+        raise ConfigureError(
+            f"no SSH key for AGS {ags} ({provision_secrets.private_key_path(ags)} is missing); "
+            f"deploy the Kommune first (basisit deploy --ags {ags})"
+        )
+    return pair.private_key_file.read_bytes()
+
+
+def _key_lines(key: bytes) -> set[str]:
+    return {ln.strip() for ln in key.decode(errors="ignore").splitlines() if len(ln.strip()) >= 16}
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+@dataclass(frozen=True)
+class RequestScope:
+    instance: str
+    hosts: list[str]  # servers in the inventory whose roles the request needs
+    missing: list[str]  # servers it needs that the stack outputs do not have
+
+
+def request_scopes(desired: dict[str, Any], inventory: dict[str, Any]) -> dict[int, RequestScope]:
+    """request id -> the servers whose success it needs, for the requests configure finishes.
+
+    An instance's own server counts, and for a backup instance also the servers it backs up
+    (they run backup_client). An instance without any server (e.g. a zone on openstack) needs
+    only the run itself to succeed.
+    """
+    servers = set(inv.hosts_of(inventory))
+    covered = inv.backup_coverage(desired)
+    scopes: dict[int, RequestScope] = {}
+    for svc in desired["services"]:
+        if svc["status"] not in FINISHES:
+            continue
+        needed = [svc["instance"]] if svc["server"] is not None else []
+        needed += sorted(i for i, b in covered.items() if b["instance"] == svc["instance"])
+        scopes[svc["request_id"]] = RequestScope(
+            instance=svc["instance"],
+            hosts=[h for h in needed if h in servers],
+            missing=[h for h in needed if h not in servers],
+        )
+    return scopes
+
+
+def request_results(
+    desired: dict[str, Any], inventory: dict[str, Any], result: RunResult
+) -> dict[int, str | None]:
+    """Per request: None when all hosts it needs finished every role, else the first error."""
+    results: dict[int, str | None] = {}
+    for rid, scope in request_scopes(desired, inventory).items():
+        error = None
+        if scope.missing:
+            error = f"server {scope.missing[0]} is not in the stack outputs (not deployed)"
+        for host in scope.hosts:
+            error = error or result.host_error(host)
+        if error is None and result.error:
+            error = result.error
+        results[rid] = f"configure {scope.instance}: {error}" if error else None
+    return results
+
+
+def configure(
+    ags: str,
+    *,
+    actor: str,
+    mode: Mode = Mode.fast,
+    desired: dict[str, Any] | None = None,
+    console: Console | None = None,
+    forks: int | None = None,
+    time_server: str | None = None,
+    playbook: Path | None = None,
+    update_requests: bool = True,
+    show_progress: bool = True,
+) -> ConfigureOutcome:
+    """Configure one Kommune. `desired` defaults to the request database's desired state;
+    pass update_requests=False when it came from elsewhere (a file)."""
+    console = console or Console()
+    outputs = inv.load_outputs(ags)
+    if desired is None:
+        desired = inv.load_desired(ags)
+    time_server = time_server or os.environ.get("BASISIT_TIME_SERVER") or inv.DEFAULT_TIME_SERVER
+    # Fails here, before anything runs, if outputs and desired state disagree.
+    inv.build_inventory(outputs, desired, time_server=time_server)
+    store = SecretStore()
+
+    with kommune_lock(ags):
+        ssh_key = provisioned_ssh_key(ags)
+        with store.unlocked(ags) as unlocked:
+            # Connection files go beside the secrets dir, out of the roles' sight, and are not
+            # stored back: the key's home is the deploy step, the pinned keys the outputs'.
+            key_file = unlocked.root / "ssh" / "id_ed25519"
+            pinned_file = unlocked.root / "ssh" / "known_hosts.pinned"
+            _write_private(key_file, ssh_key)
+            _write_private(pinned_file, inv.known_hosts_text(outputs).encode())
+            unlocked.path(KNOWN_HOSTS).parent.mkdir(mode=0o700, exist_ok=True)
+            inventory = inv.build_inventory(
+                outputs,
+                desired,
+                secrets_dir=str(unlocked.secrets_dir),
+                ssh_key_file=str(key_file),
+                known_hosts_file=str(unlocked.path(KNOWN_HOSTS)),
+                pinned_known_hosts_file=str(pinned_file),
+                time_server=time_server,
+            )
+            console.print(
+                f"Configuring AGS {ags} ({desired['kommune']['name']}): "
+                f"{len(inventory['all']['hosts'])} server(s), connection {mode}"
+            )
+            result = run_playbook(
+                inventory,
+                unlocked.root,
+                ags=ags,
+                mode=mode,
+                playbook=playbook,
+                secret_values=unlocked.secret_values() | _key_lines(ssh_key),
+                console=console,
+                forks=forks,
+                show_progress=show_progress,
+            )
+        result.stored_secrets = unlocked.stored
+
+    requests = request_results(desired, inventory, result)
+    if result.status == "canceled":
+        # Leave the requests where they are: nobody decided the run failed.
+        record = write_record(result, {}, {"actor": actor})
+        raise Interrupted(f"configuration of AGS {ags} canceled; record {record}")
+    record = write_record(result, requests, {"actor": actor})
+    if update_requests and requests:
+        from basisit.requests import lifecycle
+
+        lifecycle.finish_configuring(ags, requests, actor)
+    console.print(summary_table(result))
+    for rid, error in sorted(requests.items()):
+        state = "[green]active[/]" if error is None else f"[red]failed[/]: {error}"
+        console.print(f"request {rid}: {state}", highlight=False)
+    return ConfigureOutcome(result=result, requests=requests, record=record)

@@ -1,0 +1,175 @@
+"""converge = deploy (basisit.provision) then configure, for one Kommune or many.
+
+Many Kommunen run one after the other, or `parallel` at a time in worker processes (like the
+provisioning fleet: Kommunen share nothing but the port allocation record, which is
+file-locked). A Kommune whose deploy or configuration fails never stops the others.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from basisit.configure.connection import Mode
+from basisit.errors import BasisItError
+
+# (ags, phase, text): phase is deploy | configure | done | failed
+Report = Callable[[str, str, str], None]
+
+
+def _silent(ags: str, phase: str, text: str) -> None:
+    return None
+
+
+def converge_one(
+    ags: str,
+    *,
+    actor: str,
+    target: str,
+    desired_state: Path | None = None,
+    mode: Mode = Mode.fast,
+    console: Console | None = None,
+    show_progress: bool = True,
+    report: Report = _silent,
+    deploy_progress: Callable[[str, str, str], None] | None = None,
+) -> dict[str, Any]:
+    """Deploy, then configure one Kommune. Raises BasisItError when either step cannot run;
+    failed hosts are not an exception but part of the result (ok False)."""
+    from basisit.configure.apply import configure
+    from basisit.provision import operations
+    from basisit.provision.sources import Source
+
+    source = Source(desired_state)
+    report(ags, "deploy", f"deploying on target {target}")
+    deployed = operations.deploy(
+        ags, source, target=target, actor=actor, progress=deploy_progress
+    ).to_dict()
+    report(ags, "configure", "configuring")
+    # Read after the deploy: it moved the requests to configuring.
+    desired = source.desired(ags)
+    outcome = configure(
+        ags,
+        actor=actor,
+        mode=mode,
+        desired=desired,
+        console=console,
+        update_requests=source.from_db,
+        show_progress=show_progress,
+    )
+    result = outcome.result
+    failed = sorted(h for h, r in result.hosts.items() if r.status != "ok")
+    return {
+        "ags": ags,
+        "ok": result.succeeded,
+        "deploy": {
+            "changes": deployed.get("changes"),
+            "duration_s": deployed.get("duration_s"),
+        },
+        "configure": {
+            "changed": result.changed,
+            "duration_s": result.duration_s,
+            "hosts": {h: r.status for h, r in sorted(result.hosts.items())},
+            "record": str(outcome.record),
+        },
+        "requests": {str(k): v for k, v in outcome.requests.items()},
+        "error": (result.error or f"hosts not configured: {', '.join(failed)}")
+        if not result.succeeded
+        else None,
+    }
+
+
+_queue: Any = None
+
+
+def _init_worker(q: Any) -> None:
+    global _queue
+    _queue = q
+
+
+def _report_to_parent(ags: str, phase: str, text: str) -> None:
+    if _queue is not None:
+        _queue.put((ags, phase, text))
+
+
+def _work(ags: str, options: dict[str, Any]) -> dict[str, Any]:
+    """One Kommune in a worker process; never raises."""
+    try:
+        return converge_one(
+            ags,
+            actor=options["actor"],
+            target=options["target"],
+            desired_state=Path(options["desired_state"]) if options["desired_state"] else None,
+            mode=Mode(options["mode"]),
+            console=Console(file=io.StringIO()),  # the parent shows progress
+            show_progress=False,
+            report=_report_to_parent,
+        )
+    except BasisItError as exc:
+        return {"ags": ags, "ok": False, "error": str(exc)}
+    except Exception as exc:  # a bug must not take the other Kommunen down
+        return {"ags": ags, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def converge_many(
+    kommunen: list[str],
+    *,
+    actor: str,
+    target: str,
+    desired_state: Path | None,
+    mode: Mode,
+    parallel: int,
+    report: Report = _silent,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    if parallel < 1:
+        raise BasisItError(f"--parallel must be at least 1, got {parallel}")
+    options = {
+        "actor": actor,
+        "target": target,
+        "desired_state": str(desired_state) if desired_state else None,
+        "mode": str(mode),
+    }
+    ctx = multiprocessing.get_context("spawn")
+    events: Any = ctx.Queue()
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set() or not events.empty():
+            try:
+                ags, phase, text = events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            report(ags, phase, text)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    results: list[dict[str, Any]] = []
+    try:
+        with ProcessPoolExecutor(
+            max_workers=min(parallel, len(kommunen)) or 1,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(events,),
+        ) as pool:
+            futures = {pool.submit(_work, ags, options): ags for ags in kommunen}
+            for future in as_completed(futures):
+                try:
+                    res = future.result()
+                except Exception as exc:  # the worker process itself died
+                    res = {"ags": futures[future], "ok": False, "error": f"worker died: {exc}"}
+                results.append(res)
+                if on_result is not None:
+                    on_result(res)
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+    order = {ags: i for i, ags in enumerate(kommunen)}
+    return sorted(results, key=lambda r: order.get(r["ags"], 0))

@@ -1,0 +1,270 @@
+"""The Ansible inventory of one Kommune, generated from contract 2 (stack outputs) and
+contract 1 (desired state). Never hand-edited, never stored: every run builds it anew.
+
+`build_inventory` is pure (no files, no environment) so `basisit inventory`, the driver and the
+tests all get the same answer for the same inputs. `load_outputs` / `load_desired` do the
+reading and the schema checks and name the file and field of every problem.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from basisit import paths
+from basisit.configure.errors import InventoryError, OutputsError
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+OUTPUTS_SCHEMA = SCHEMAS / "stack-outputs.v1.schema.json"
+DESIRED_SCHEMA = SCHEMAS / "desired-state.v1.schema.json"
+
+# Roles that every server gets, in the order site.yml applies them.
+BASE_ROLES = ("baseline", "node_exporter")
+# Every role site.yml knows; their groups always exist (empty if unused) so a play for a role
+# no server has matches an empty group instead of warning about an unknown pattern.
+KNOWN_ROLES = (
+    "baseline",
+    "node_exporter",
+    "backup_server",
+    "samba",
+    "openldap",
+    "powerdns",
+    "postgresql",
+    "nginx",
+    "mail",
+    "wireguard",
+    "backup_client",
+)
+DEFAULT_TIME_SERVER = "127.0.0.1"
+
+
+def _schema_problems(data: Any, schema_path: Path) -> list[str]:
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        problems.append(f"{where.lstrip('.') or '(top level)'}: {err.message}")
+    return problems
+
+
+def outputs_path(ags: str) -> Path:
+    return paths.outputs_dir() / f"{ags}.json"
+
+
+def load_outputs(ags: str, path: Path | None = None) -> dict[str, Any]:
+    """Read and check <data_dir>/outputs/<ags>.json; every problem names the file."""
+    path = path or outputs_path(ags)
+    if not path.is_file():
+        raise OutputsError(
+            f"no stack outputs for AGS {ags}: {path} does not exist "
+            f"(deploy first: basisit deploy --ags {ags})"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise OutputsError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OutputsError(f"{path}: cannot read: {exc}") from None
+    problems = _schema_problems(data, OUTPUTS_SCHEMA)
+    if problems:
+        raise OutputsError(
+            f"{path}: does not match {OUTPUTS_SCHEMA.name}:\n  - " + "\n  - ".join(problems)
+        )
+    if data["ags"] != ags:
+        raise OutputsError(f"{path}: field ags is {data['ags']!r}, expected {ags!r}")
+    return data
+
+
+def load_desired(ags: str, path: Path | None = None) -> dict[str, Any]:
+    """The desired state from a file (YAML or JSON) or, without one, from the request database."""
+    if path is not None:
+        if not path.is_file():
+            raise InventoryError(f"desired state file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise InventoryError(f"{path}: not valid YAML/JSON: {exc}") from None
+        source = str(path)
+    else:
+        from basisit import desired_state  # the lead's module; imported late, it opens the DB
+
+        data = desired_state.build(ags)
+        source = f"desired state of AGS {ags}"
+    problems = _schema_problems(data, DESIRED_SCHEMA)
+    if problems:
+        raise InventoryError(
+            f"{source}: does not match {DESIRED_SCHEMA.name}:\n  - " + "\n  - ".join(problems)
+        )
+    if data["ags"] != ags:
+        raise InventoryError(f"{source}: field ags is {data['ags']!r}, expected {ags!r}")
+    return data
+
+
+def backup_coverage(desired: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Instance -> the backup service entry that backs it up (the backup's depends_on)."""
+    covered: dict[str, dict[str, Any]] = {}
+    for svc in desired["services"]:
+        if svc["service"] != "backup" and "backup_server" not in svc["roles"]:
+            continue
+        for dep in svc.get("depends_on", []):
+            if dep in covered and covered[dep]["instance"] != svc["instance"]:
+                raise InventoryError(
+                    f"AGS {desired['ags']}: instance {dep!r} is backed up by both "
+                    f"{covered[dep]['instance']!r} and {svc['instance']!r}; one backup per "
+                    "server is supported"
+                )
+            covered[dep] = svc
+    return covered
+
+
+def host_roles(server: dict[str, Any], covered: dict[str, dict[str, Any]]) -> list[str]:
+    """The server's service roles from the outputs, plus backup_client when a backup covers it."""
+    roles = [r for r in server["roles"] if r not in BASE_ROLES]
+    if server["instance"] in covered and "backup_client" not in roles:
+        roles.append("backup_client")
+    return roles
+
+
+def build_inventory(
+    outputs: dict[str, Any],
+    desired: dict[str, Any],
+    *,
+    secrets_dir: str | None = None,
+    ssh_key_file: str | None = None,
+    known_hosts_file: str | None = None,
+    pinned_known_hosts_file: str | None = None,
+    time_server: str = DEFAULT_TIME_SERVER,
+    python_interpreter: str = "/usr/bin/python3",
+) -> dict[str, Any]:
+    """The inventory as ansible-runner takes it ({"all": {"vars", "hosts", "children"}}).
+
+    Paths of the run's private temp dir (secrets, SSH key, known_hosts) are left out when None,
+    e.g. for `basisit inventory`, which only shows the inventory.
+
+    Host keys: a server whose outputs carry its SSH host key (`ssh.host_key`, the local target
+    sets it) is checked strictly against pinned_known_hosts_file (see known_hosts_text); any
+    other server is pinned on first contact into known_hosts_file (accept-new), which the
+    driver keeps per Kommune in the secrets store, so a changed key later is refused.
+    """
+    ags = outputs["ags"]
+    if desired["ags"] != ags:
+        raise InventoryError(
+            f"stack outputs are for AGS {ags} but the desired state is for AGS {desired['ags']}"
+        )
+    services = {svc["instance"]: svc for svc in desired["services"]}
+    covered = backup_coverage(desired)
+
+    names = [s["name"] for s in outputs["servers"]]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InventoryError(f"stack outputs of AGS {ags}: duplicate server names {dupes}")
+
+    hosts: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[str]] = {role: [] for role in KNOWN_ROLES}
+    servers_summary = []
+    for server in outputs["servers"]:
+        svc = services.get(server["instance"])
+        if svc is None:
+            raise InventoryError(
+                f"stack outputs of AGS {ags} list server {server['name']!r} (instance "
+                f"{server['instance']!r}), but the desired state has no such service: "
+                f"deploy again to bring the servers in line (basisit deploy --ags {ags})"
+            )
+        roles = host_roles(server, covered)
+        servers_summary.append(
+            {
+                "name": server["name"],
+                "address": server["address"],
+                "services": list(server["services"]),
+                "roles": roles,
+            }
+        )
+        hvars: dict[str, Any] = {
+            "ansible_host": server["ssh"]["host"],
+            "ansible_port": server["ssh"]["port"],
+            "ansible_user": server["ssh"]["user"],
+            "basisit_address": server["address"],
+            "basisit_service": svc,
+        }
+        if pinned_known_hosts_file is not None and server["ssh"].get("host_key"):
+            hvars["ansible_ssh_common_args"] = (
+                f"-o UserKnownHostsFile={pinned_known_hosts_file} -o StrictHostKeyChecking=yes"
+            )
+        if server["instance"] in covered:
+            # Beyond the contract's list: backup_client needs the backup's parameters
+            # (retention) and instance, whose server it finds in basisit_servers.
+            hvars["basisit_backup"] = covered[server["instance"]]
+        hosts[server["name"]] = hvars
+        for role in (*BASE_ROLES, *roles):
+            groups.setdefault(role, []).append(server["name"])
+
+    all_vars: dict[str, Any] = {
+        "basisit_kommune": {
+            "ags": ags,
+            "name": desired["kommune"]["name"],
+            "slug": desired["kommune"]["slug"],
+            "dns_zone": desired["dns_zone"],
+        },
+        "basisit_network": {
+            "cidr": outputs["network"]["cidr"],
+            "gateway": outputs["network"]["gateway"],
+        },
+        "basisit_servers": servers_summary,
+        "basisit_dns_records": [dict(r) for r in outputs["dns"]["records"]],
+        "basisit_target": outputs["target"],
+        "basisit_object_storage": outputs.get("object_storage"),
+        "basisit_time_server": time_server,
+        "ansible_python_interpreter": python_interpreter,
+    }
+    if secrets_dir is not None:
+        all_vars["basisit_secrets_dir"] = secrets_dir
+    if ssh_key_file is not None:
+        all_vars["ansible_ssh_private_key_file"] = ssh_key_file
+    if known_hosts_file is not None:
+        all_vars["ansible_ssh_common_args"] = (
+            f"-o UserKnownHostsFile={known_hosts_file} -o StrictHostKeyChecking=accept-new"
+        )
+    return {
+        "all": {
+            "vars": all_vars,
+            "hosts": hosts,
+            "children": {
+                role: {"hosts": {h: {} for h in members}} for role, members in groups.items()
+            },
+        }
+    }
+
+
+def known_hosts_text(outputs: dict[str, Any]) -> str:
+    """known_hosts lines for the servers whose host key the stack outputs carry."""
+    lines = []
+    for server in outputs["servers"]:
+        key = server["ssh"].get("host_key")
+        if not key:
+            continue
+        host, port = server["ssh"]["host"], server["ssh"]["port"]
+        name = host if port == 22 else f"[{host}]:{port}"
+        parts = key.split()
+        if len(parts) < 2:
+            raise InventoryError(
+                f"stack outputs of AGS {outputs['ags']}: server {server['name']!r}: "
+                f"ssh.host_key {key!r} is not '<type> <base64 key>'"
+            )
+        key_type, key_data = parts[:2]
+        lines.append(f"{name} {key_type} {key_data}\n")
+    return "".join(lines)
+
+
+def hosts_of(inventory: dict[str, Any]) -> list[str]:
+    return list(inventory["all"]["hosts"])
+
+
+def group_members(inventory: dict[str, Any], group: str) -> list[str]:
+    return list(inventory["all"]["children"].get(group, {}).get("hosts", {}))
