@@ -44,14 +44,27 @@ def converge_one(
     """Deploy, then configure one Kommune. Raises BasisItError when either step cannot run;
     failed hosts are not an exception but part of the result (ok False)."""
     from basisit.configure.apply import configure
-    from basisit.provision import operations
+    from basisit.provision import fleet
     from basisit.provision.sources import Source
 
     source = Source(desired_state)
     report(ags, "deploy", f"deploying on target {target}")
-    deployed = operations.deploy(
-        ags, source, target=target, actor=actor, progress=deploy_progress
-    ).to_dict()
+    # The deploy runs in a spawned process: once gRPC (the Automation API's transport) has run
+    # in a process, ansible-runner's fork of ansible-playbook from it dies in gRPC's fork
+    # handlers ("epoll_wait error: Bad file descriptor"), so the two never share a process.
+    (deployed,) = fleet.run(
+        "deploy",
+        [ags],
+        options={
+            "desired_state": str(desired_state) if desired_state else None,
+            "target": target,
+            "actor": actor,
+        },
+        parallel=1,
+        progress=deploy_progress,
+    )
+    if not deployed.get("ok", True):
+        raise BasisItError(f"deploy of AGS {ags} failed: {deployed.get('error')}")
     report(ags, "configure", "configuring")
     # Read after the deploy: it moved the requests to configuring.
     desired = source.desired(ags)
