@@ -113,6 +113,7 @@ def bare_playbook(ags: str, mode: str) -> tuple[float, int, str]:
     from basisit.configure import inventory as inv
     from basisit.configure.apply import KNOWN_HOSTS, provisioned_ssh_key
     from basisit.configure.connection import Mode, ansible_env, playbooks_dir
+    from basisit.configure.runner import DEFAULT_FORKS
     from basisit.configure.secrets import SecretStore
 
     outputs = inv.load_outputs(ags)
@@ -138,8 +139,8 @@ def bare_playbook(ags: str, mode: str) -> tuple[float, int, str]:
         (run.root / "ansible-tmp").mkdir(mode=0o700)
         env = {**os.environ, **ansible_env(Mode(mode), run.root)}
         t0 = time.monotonic()
-        # The same parallelism as the driver (one fork per host, at most 10).
-        forks = str(max(1, min(len(inventory["all"]["hosts"]), 10)))
+        # The same parallelism as the driver.
+        forks = str(max(1, min(len(inventory["all"]["hosts"]), DEFAULT_FORKS)))
         proc = subprocess.run(
             [
                 "ansible-playbook",
@@ -191,6 +192,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="do not destroy the Kommune")
     parser.add_argument("--data-dir", type=Path, help="reuse a data dir (with --keep)")
+    parser.add_argument(
+        "--modes", default="fast,default,mitogen", help="connection modes to compare"
+    )
     args = parser.parse_args()
 
     data = args.data_dir or Path(tempfile.mkdtemp(prefix="bi-bench-cfg-"))
@@ -238,7 +242,7 @@ def main() -> int:
 
             return go
 
-        modes = ["fast", "default"] + (["mitogen"] if mitogen_strategy_dir() else [])
+        modes = [m for m in args.modes.split(",") if m != "mitogen" or mitogen_strategy_dir()]
         rows = [measure("suite converge (fast)", args.repeat, suite("converge"))]
         for mode in modes:
             rows.append(
@@ -266,9 +270,9 @@ def main() -> int:
             f"  suite overhead ({mode}): {s['best'] - b['best']:+.1f} s "
             f"({s['best'] / b['best']:.2f}x of bare ansible-playbook)"
         )
-    d = by["bare ansible-playbook (default)"]["best"]
+    d = by.get("bare ansible-playbook (default)", {}).get("best")
     for mode in modes:
-        if mode != "default":
+        if d and mode != "default":
             f = by[f"bare ansible-playbook ({mode})"]["best"]
             print(f"  Ansible defaults vs {mode}: {d:.1f} s vs {f:.1f} s ({d / f:.2f}x)")
     return 0

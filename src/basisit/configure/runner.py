@@ -27,6 +27,9 @@ from rich.table import Table
 from basisit.configure.connection import Mode, ansible_env, playbooks_dir
 
 MASK = "********"
+# Ansible's own default. On the 2-core machine more forks than cores buy nothing (8 forks for
+# 8 hosts were not faster than 5, bench/converge_overhead.py); --forks raises it.
+DEFAULT_FORKS = 5
 ERROR_CHARS = 400
 STDOUT_TAIL_LINES = 30
 
@@ -323,7 +326,7 @@ def run_playbook(
                 suppress_env_files=True,
                 quiet=True,
                 ident="run",
-                forks=forks or max(1, min(len(hosts), 10)),
+                forks=forks or max(1, min(len(hosts), DEFAULT_FORKS)),
                 limit=limit,
                 timeout=timeout,
                 event_handler=on_event,
