@@ -177,6 +177,15 @@ def _audit(session: Session, req: Request, actor: str, action: str, reason: str 
     )  # fmt: skip
 
 
+def _add_draft(session: Session, actor: str, reason: str | None, **fields: Any) -> Request:
+    """Store a new draft request and its audit entry."""
+    req = Request(state=wf.DRAFT, created_by=actor, **fields)
+    session.add(req)
+    session.flush()
+    _audit(session, req, actor, "create", reason)
+    return req
+
+
 def create(
     session: Session,
     catalog: Catalog,
@@ -203,22 +212,19 @@ def create(
         raise BasisItError(f"Kommune {ags} already has an instance {name!r}; use a change request")
     if open_request_for(session, ags, name):
         raise BasisItError(f"Kommune {ags} already has an open request for instance {name!r}")
-    req = Request(
-        ags=ags,
+    return _add_draft(
+        session,
+        actor,
+        None,
         kind="create",
+        ags=ags,
         instance=name,
         service_id=service.id,
         service_version=service.version,
         plan=plan,
         parameters=typed,
         schutzbedarf=schutzbedarf or service.default_schutzbedarf,
-        state=wf.DRAFT,
-        created_by=actor,
     )
-    session.add(req)
-    session.flush()
-    _audit(session, req, actor, "create", None)
-    return req
 
 
 def _present(session: Session, ags: str, instance: str) -> Instance:
@@ -250,22 +256,19 @@ def change(
     merged = _checked_parameters(
         service, _plan(service, new_plan), {**current.parameters, **(parameters or {})}
     )
-    req = Request(
-        ags=ags,
+    return _add_draft(
+        session,
+        actor,
+        f"change of request {current.id}",
         kind="change",
+        ags=ags,
         instance=instance,
         service_id=service.id,
         service_version=service.version,
         plan=new_plan,
         parameters=merged,
         schutzbedarf=schutzbedarf or current.schutzbedarf,
-        state=wf.DRAFT,
-        created_by=actor,
     )
-    session.add(req)
-    session.flush()
-    _audit(session, req, actor, "create", f"change of request {current.id}")
-    return req
 
 
 def decommission(
@@ -274,22 +277,19 @@ def decommission(
     """A draft request that takes a present instance down."""
     ags = require_onboarded(session, ags).ags
     current = _present(session, ags, instance).request
-    req = Request(
-        ags=ags,
+    return _add_draft(
+        session,
+        actor,
+        reason,
         kind="decommission",
+        ags=ags,
         instance=instance,
         service_id=current.service_id,
         service_version=current.service_version,
         plan=current.plan,
         parameters=dict(current.parameters),
         schutzbedarf=current.schutzbedarf,
-        state=wf.DRAFT,
-        created_by=actor,
     )
-    session.add(req)
-    session.flush()
-    _audit(session, req, actor, "create", reason)
-    return req
 
 
 # --- Submitting: check against the catalog, price ---------------------------------------------
