@@ -7,12 +7,9 @@ file-locked). A Kommune whose deploy or configuration fails never stops the othe
 
 from __future__ import annotations
 
+import functools
 import io
-import multiprocessing
-import queue
-import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from rich.console import Console
 
 from basisit.configure.connection import Mode
 from basisit.errors import BasisItError
+from basisit.provision import fleet
 
 # (ags, phase, text): phase is deploy | configure | done | failed
 Report = Callable[[str, str, str], None]
@@ -44,7 +42,6 @@ def converge_one(
     """Deploy, then configure one Kommune. Raises BasisItError when either step cannot run;
     failed hosts are not an exception but part of the result (ok False)."""
     from basisit.configure.apply import configure
-    from basisit.provision import fleet
     from basisit.provision.sources import Source
 
     source = Source(desired_state)
@@ -99,19 +96,6 @@ def converge_one(
     }
 
 
-_queue: Any = None
-
-
-def _init_worker(q: Any) -> None:
-    global _queue
-    _queue = q
-
-
-def _report_to_parent(ags: str, phase: str, text: str) -> None:
-    if _queue is not None:
-        _queue.put((ags, phase, text))
-
-
 def _work(ags: str, options: dict[str, Any]) -> dict[str, Any]:
     """One Kommune in a worker process; never raises."""
     try:
@@ -123,7 +107,7 @@ def _work(ags: str, options: dict[str, Any]) -> dict[str, Any]:
             mode=Mode(options["mode"]),
             console=Console(file=io.StringIO()),  # the parent shows progress
             show_progress=False,
-            report=_report_to_parent,
+            report=fleet.report_to_parent,
         )
     except BasisItError as exc:
         return {"ags": ags, "ok": False, "error": str(exc)}
@@ -142,47 +126,16 @@ def converge_many(
     report: Report = _silent,
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    if parallel < 1:
-        raise BasisItError(f"--parallel must be at least 1, got {parallel}")
     options = {
         "actor": actor,
         "target": target,
         "desired_state": str(desired_state) if desired_state else None,
         "mode": str(mode),
     }
-    ctx = multiprocessing.get_context("spawn")
-    events: Any = ctx.Queue()
-    stop = threading.Event()
-
-    def drain() -> None:
-        while not stop.is_set() or not events.empty():
-            try:
-                ags, phase, text = events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            report(ags, phase, text)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    results: list[dict[str, Any]] = []
-    try:
-        with ProcessPoolExecutor(
-            max_workers=min(parallel, len(kommunen)) or 1,
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(events,),
-        ) as pool:
-            futures = {pool.submit(_work, ags, options): ags for ags in kommunen}
-            for future in as_completed(futures):
-                try:
-                    res = future.result()
-                except Exception as exc:  # the worker process itself died
-                    res = {"ags": futures[future], "ok": False, "error": f"worker died: {exc}"}
-                results.append(res)
-                if on_result is not None:
-                    on_result(res)
-    finally:
-        stop.set()
-        reader.join(timeout=5)
-    order = {ags: i for i, ags in enumerate(kommunen)}
-    return sorted(results, key=lambda r: order.get(r["ags"], 0))
+    return fleet.run_each(
+        functools.partial(_work, options=options),
+        kommunen,
+        parallel=parallel,
+        progress=report,
+        on_result=on_result,
+    )

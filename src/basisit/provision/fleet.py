@@ -7,6 +7,7 @@ failure of one Kommune never stops the others, and every result comes back.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import queue
 import threading
@@ -28,7 +29,8 @@ def _init_worker(q: Any) -> None:
     _queue = q
 
 
-def _report(ags: str, kind: str, text: str) -> None:
+def report_to_parent(ags: str, kind: str, text: str) -> None:
+    """Progress from inside a worker, drained and shown by the parent."""
     if _queue is not None:
         _queue.put((ags, kind, text))
 
@@ -42,7 +44,9 @@ def _work(operation: str, ags: str, options: dict[str, Any]) -> dict[str, Any]:
     source = Source(Path(path) if path else None)
     try:
         if operation == "plan":
-            result = operations.plan(ags, source, target=options["target"], progress=_report)
+            result = operations.plan(
+                ags, source, target=options["target"], progress=report_to_parent
+            )
         elif operation == "deploy":
             result = operations.deploy(
                 ags,
@@ -50,10 +54,10 @@ def _work(operation: str, ags: str, options: dict[str, Any]) -> dict[str, Any]:
                 target=options["target"],
                 actor=options["actor"],
                 refresh=options.get("refresh", True),
-                progress=_report,
+                progress=report_to_parent,
             )
         elif operation == "drift":
-            result = operations.drift(ags, progress=_report)
+            result = operations.drift(ags, progress=report_to_parent)
         else:
             raise ValueError(f"unknown fleet operation {operation!r}")
         return result.to_dict()
@@ -80,6 +84,31 @@ def run(
     """Run `operation` for every AGS in `kommunen`, at most `parallel` at a time."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown fleet operation {operation!r}")
+    return run_each(
+        functools.partial(_work, operation, options=options),
+        kommunen,
+        parallel=parallel,
+        progress=progress,
+        on_result=on_result,
+        failure={"operation": operation},
+    )
+
+
+def run_each(
+    work: Callable[[str], dict[str, Any]],
+    kommunen: list[str],
+    *,
+    parallel: int,
+    progress: Progress | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+    failure: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """`work(ags)` for every AGS, each in a spawned worker process, `parallel` at a time.
+
+    `work` must be picklable (a module-level function or a partial of one) and never raise;
+    it reports progress with report_to_parent. A worker that dies still yields a result, with
+    the `failure` fields. Results come back in the order of `kommunen`.
+    """
     if parallel < 1:
         raise BasisItError(f"--parallel must be at least 1, got {parallel}")
     ctx = multiprocessing.get_context("spawn")
@@ -105,14 +134,14 @@ def run(
             initializer=_init_worker,
             initargs=(events,),
         ) as pool:
-            futures = {pool.submit(_work, operation, ags, options): ags for ags in kommunen}
+            futures = {pool.submit(work, ags): ags for ags in kommunen}
             for future in as_completed(futures):
                 try:
                     res = future.result()
                 except Exception as exc:  # the worker process itself died
                     res = {
                         "ags": futures[future],
-                        "operation": operation,
+                        **(failure or {}),
                         "ok": False,
                         "error": f"worker died: {exc}",
                     }
