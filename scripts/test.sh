@@ -11,6 +11,7 @@
 #                           or step names (ruff, format, yamllint, ansible-lint, pytest,
 #                           molecule:<role>). Default: everything.
 #   BASISIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k catalog -x")
+#   BASISIT_MOLECULE_JOBS   molecule scenarios run at once (default 2)
 #   BASISIT_TEST_PG_URL     use this PostgreSQL instead of starting one
 #   BASISIT_TEST_NO_BOOTSTRAP=1  skip the bootstrap (it only checks, when all is installed)
 set -uo pipefail
@@ -81,6 +82,73 @@ skip_step() { # name group reason
   record "$1" "skipped" "0.0"
 }
 
+# ------------------------------------------------------------------ molecule pool
+# The scenarios use their own container names and networks, so they can run side by side.
+# Most of a scenario's time is spent waiting (podman exec round trips, systemd, sshd), so
+# BASISIT_MOLECULE_JOBS (default 2) of them run at once. Each writes to its own log, printed
+# whole when it ends, so logs never interleave. The longest scenarios (by the durations of the
+# last run, kept in $BASISIT_CACHE) start first, which keeps the pool busy until the end.
+molecule_times="$BASISIT_CACHE/molecule-durations"
+
+scenario_order() { # prints the selected roles, longest last duration first
+  local scenario role_dir role seconds
+  for scenario in "${scenarios[@]}"; do
+    role_dir="${scenario%/molecule/default}"
+    role="${role_dir#roles/}"
+    wanted "molecule:$role" molecule || continue
+    seconds="$(awk -v r="$role" '$1 == r { s = $2 } END { print s + 0 }' "$molecule_times" 2>/dev/null)"
+    printf '%s %s\n' "${seconds:-0}" "$role"
+  done | sort -k1,1nr -k2,2 | awk '{ print $2 }'
+}
+
+remember_time() { # role seconds: keeps the newest duration per role
+  local tmp
+  mkdir -p "${molecule_times%/*}" && tmp="$(mktemp "$molecule_times.XXXXXX")" || return 0
+  { grep -v "^$1 " "$molecule_times" 2>/dev/null; printf '%s %s\n' "$1" "$2"; } >"$tmp"
+  mv "$tmp" "$molecule_times"
+}
+
+run_molecule_pool() {
+  local jobs="${BASISIT_MOLECULE_JOBS:-2}" logs role
+  local -A role_of=() start_of=()
+  local -a order=()
+  case "$jobs" in '' | *[!0-9]* | 0) jobs=2 ;; esac
+  mapfile -t order < <(scenario_order)
+  [ "${#order[@]}" -gt 0 ] || return 0
+  logs="$(mktemp -d "${TMPDIR:-/tmp}/basisit-molecule.XXXXXX")"
+  printf '\n[test] ===== molecule: %s scenario(s), %s at a time\n' "${#order[@]}" "$jobs"
+
+  finish_one() { # waits for any scenario to end and reports it
+    local pid rc ended seconds
+    wait -n -p pid "${!role_of[@]}"
+    rc=$?
+    ended="${role_of[$pid]}"
+    unset "role_of[$pid]"
+    seconds="$(elapsed "${start_of[$ended]}")"
+    printf '\n[test] ===== molecule:%s (%s s, exit %s) =====\n' "$ended" "$seconds" "$rc"
+    cat "$logs/$ended.log"
+    if [ "$rc" = 0 ]; then
+      record "molecule:$ended" passed "$seconds"
+      remember_time "$ended" "$seconds"
+    else
+      record "molecule:$ended" failed "$seconds"
+      printf '[test] molecule:%s failed (exit %s)\n' "$ended" "$rc"
+    fi
+    printf '[test] molecule: %s of %s done\n' "$((${#names[@]} - done_before))" "${#order[@]}"
+  }
+
+  local done_before="${#names[@]}"
+  for role in "${order[@]}"; do
+    while [ "${#role_of[@]}" -ge "$jobs" ]; do finish_one; done
+    start_of[$role]="$(now)"
+    (cd "roles/$role" && exec molecule test -s default) </dev/null >"$logs/$role.log" 2>&1 &
+    role_of[$!]="$role"
+    printf '[test] molecule:%s started\n' "$role"
+  done
+  while [ "${#role_of[@]}" -gt 0 ]; do finish_one; done
+  rm -rf "$logs"
+}
+
 yaml_dirs=()
 for dir in catalog roles playbooks monitoring inventories; do
   [ -d "$dir" ] && yaml_dirs+=("$dir")
@@ -124,11 +192,7 @@ if wanted pytest python; then
 fi
 
 if [ "${#scenarios[@]}" -gt 0 ]; then
-  for scenario in "${scenarios[@]}"; do
-    role_dir="${scenario%/molecule/default}"
-    role="${role_dir#roles/}"
-    run_step "molecule:$role" molecule bash -c 'cd "$1" && molecule test -s default' _ "$role_dir"
-  done
+  run_molecule_pool
 else
   skip_step molecule molecule "no roles/*/molecule/default yet"
 fi
