@@ -2,14 +2,15 @@
 # Runs every check of the project: the README's test command and what .ci/run runs.
 #   bootstrap (installs what is missing), a throwaway PostgreSQL, then the steps
 #   ruff check, ruff format --check, yamllint, ansible-lint (production profile), pytest,
-#   and `molecule test` for every role that has roles/<role>/molecule/default.
+#   and `molecule test` for every scenario in roles/<role>/molecule/<scenario>.
 # All steps run even when one fails; the exit code is non-zero when any failed.
 #
 # Environment:
 #   BASISIT_TEST_ONLY       comma-separated groups or steps to run: python (ruff, format, pytest),
 #                           lint (ruff, format, yamllint, ansible-lint), molecule (all scenarios),
 #                           or step names (ruff, format, yamllint, ansible-lint, pytest,
-#                           molecule:<role>). Default: everything.
+#                           molecule:<role> (all its scenarios), molecule:<role>:<scenario>).
+#                           Default: everything.
 #   BASISIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k catalog -x")
 #   BASISIT_MOLECULE_JOBS   molecule scenarios run at once (default 2)
 #   BASISIT_TEST_PG_URL     use this PostgreSQL instead of starting one
@@ -90,18 +91,25 @@ skip_step() { # name group reason
 # last run, kept in $BASISIT_CACHE) start first, which keeps the pool busy until the end.
 molecule_times="$BASISIT_CACHE/molecule-durations"
 
-scenario_order() { # prints the selected roles, longest last duration first
-  local scenario role_dir role seconds
+scenario_id() { # roles/<role>/molecule/<scenario> -> <role>, or <role>:<scenario>
+  local role="${1#roles/}" name="${1##*/}"
+  role="${role%%/*}"
+  if [ "$name" = default ]; then echo "$role"; else echo "$role:$name"; fi
+}
+
+scenario_order() { # prints the selected scenario ids, longest last duration first
+  local scenario id seconds
   for scenario in "${scenarios[@]}"; do
-    role_dir="${scenario%/molecule/default}"
-    role="${role_dir#roles/}"
-    wanted "molecule:$role" molecule || continue
-    seconds="$(awk -v r="$role" '$1 == r { s = $2 } END { print s + 0 }' "$molecule_times" 2>/dev/null)"
-    printf '%s %s\n' "${seconds:-0}" "$role"
+    id="$(scenario_id "$scenario")"
+    wanted "molecule:$id" "molecule,molecule:${id%%:*}" || continue
+    seconds="$(awk -v r="$id" '$1 == r { s = $2 } END { print s + 0 }' "$molecule_times" 2>/dev/null)"
+    printf '%s %s\n' "${seconds:-0}" "$id"
   done | sort -k1,1nr -k2,2 | awk '{ print $2 }'
 }
 
-remember_time() { # role seconds: keeps the newest duration per role
+scenario_name() { [[ "$1" == *:* ]] && echo "${1#*:}" || echo default; }
+
+remember_time() { # id seconds: keeps the newest duration per role
   local tmp
   mkdir -p "${molecule_times%/*}" && tmp="$(mktemp "$molecule_times.XXXXXX")" || return 0
   { grep -v "^$1 " "$molecule_times" 2>/dev/null; printf '%s %s\n' "$1" "$2"; } >"$tmp"
@@ -109,7 +117,7 @@ remember_time() { # role seconds: keeps the newest duration per role
 }
 
 run_molecule_pool() {
-  local jobs="${BASISIT_MOLECULE_JOBS:-2}" logs role
+  local jobs="${BASISIT_MOLECULE_JOBS:-2}" logs id
   local -A role_of=() start_of=()
   local -a order=()
   case "$jobs" in '' | *[!0-9]* | 0) jobs=2 ;; esac
@@ -138,12 +146,13 @@ run_molecule_pool() {
   }
 
   local done_before="${#names[@]}"
-  for role in "${order[@]}"; do
+  for id in "${order[@]}"; do
     while [ "${#role_of[@]}" -ge "$jobs" ]; do finish_one; done
-    start_of[$role]="$(now)"
-    (cd "roles/$role" && exec molecule test -s default) </dev/null >"$logs/$role.log" 2>&1 &
-    role_of[$!]="$role"
-    printf '[test] molecule:%s started\n' "$role"
+    start_of[$id]="$(now)"
+    (cd "roles/${id%%:*}" && exec molecule test -s "$(scenario_name "$id")") \
+      </dev/null >"$logs/$id.log" 2>&1 &
+    role_of[$!]="$id"
+    printf '[test] molecule:%s started\n' "$id"
   done
   while [ "${#role_of[@]}" -gt 0 ]; do finish_one; done
   rm -rf "$logs"
@@ -158,8 +167,9 @@ for dir in roles playbooks; do
   [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && lint_dirs+=("$dir")
 done
 scenarios=()
-for scenario in roles/*/molecule/default; do
-  [ -d "$scenario" ] && scenarios+=("$scenario")
+for scenario in roles/*/molecule/*/; do
+  scenario="${scenario%/}"
+  [ -f "$scenario/molecule.yml" ] && scenarios+=("$scenario")
 done
 
 total_start="$(now)"
@@ -194,7 +204,7 @@ fi
 if [ "${#scenarios[@]}" -gt 0 ]; then
   run_molecule_pool
 else
-  skip_step molecule molecule "no roles/*/molecule/default yet"
+  skip_step molecule molecule "no roles/*/molecule/* scenarios yet"
 fi
 
 # ------------------------------------------------------------------ summary
