@@ -76,6 +76,8 @@ EOF
 
   # Every container must get its own identity: machine-id is created at first boot (an empty
   # file tells systemd so), and so are the SSH host keys (below), never shared via the image.
+  # The roles image does the same for the snakeoil TLS key (install.sh below);
+  # tests/integration/test_image_identity.py checks all three on two containers.
   : >"$root/etc/machine-id"
   rm -f "$root/var/lib/dbus/machine-id"
   ln -s /etc/machine-id "$root/var/lib/dbus/machine-id"
@@ -203,6 +205,31 @@ for unit in $(comm -13 /tmp/enabled.before /tmp/enabled.after); do
   systemctl disable "$unit"
 done
 rm -f /usr/sbin/policy-rc.d /tmp/enabled.before /tmp/enabled.after
+# ssl-cert made a snakeoil key during this build; in the image every server would share it
+# (Debian's PostgreSQL cluster serves TLS with it, Postfix and Dovecot default to it). It goes,
+# with its hash link, and each server makes its own at first boot, before sshd lets Ansible in
+# (make-ssl-cert also holds the debconf lock that apt in a role would wait for).
+find /etc/ssl/certs -maxdepth 1 -type l -lname ssl-cert-snakeoil.pem -delete
+rm -f /etc/ssl/certs/ssl-cert-snakeoil.pem /etc/ssl/private/ssl-cert-snakeoil.key
+cat >/etc/systemd/system/basisit-snakeoil.service <<'UNIT'
+[Unit]
+Description=Generate this server's own snakeoil TLS certificate on first boot
+ConditionPathExists=!/etc/ssl/private/ssl-cert-snakeoil.key
+ConditionFileIsExecutable=/usr/sbin/make-ssl-cert
+Before=ssh.service postgresql.service postgresql@15-main.service postfix.service postfix@-.service
+Before=dovecot.service slapd.service nginx.service
+
+[Service]
+Type=oneshot
+Environment=DEBIAN_FRONTEND=noninteractive
+ExecStart=/usr/sbin/make-ssl-cert generate-default-snakeoil --force-overwrite
+RemainAfterExit=yes
+TimeoutStartSec=60
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl enable basisit-snakeoil.service
 apt-get clean
 EOF
 roles_recipe="$(cat "$build_dir/install.sh")"
