@@ -4,6 +4,7 @@ allocation of host numbers and ports, secrets files, input checks, contract 2 fi
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import signal
@@ -169,7 +170,7 @@ def test_ports_are_unique_across_kommunen_and_kept(monkeypatch: pytest.MonkeyPat
     assert not set(first.ports.values()) & set(other.ports.values())
     assert set(first.ports) == {
         "dns/ssh", "dns/53/udp", "dns/53/tcp", "dateiablage/ssh", "dateiablage/445/tcp",
-        "sicherung/ssh",
+        "sicherung/ssh", "dns/9100/tcp", "dateiablage/9100/tcp", "sicherung/9100/tcp",
     }  # fmt: skip
     assert first.hosts == {"dns": 10, "dateiablage": 11, "sicherung": 12}
     again = allocation.allocate("10046118", desired(), local=True, persist=True)
@@ -232,14 +233,145 @@ def test_ssh_key_pair_per_kommune() -> None:
     assert secrets.ssh_keypair("10046118", create=False) is None
     pair = secrets.ssh_keypair("10046118")
     assert pair is not None
-    assert pair.private_key_file.stat().st_mode & 0o777 == 0o600
-    key = paramiko.Ed25519Key.from_private_key_file(str(pair.private_key_file))
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(pair.private_key()))
     assert pair.public_key.split()[1] == key.get_base64()
+    assert pair.public_key.endswith(" basisit-10046118")
+    assert pair.private_key() not in repr(pair)
     other = secrets.ssh_keypair("10041100")
     assert other is not None and other.public_key != pair.public_key
     assert secrets.ssh_keypair("10046118") == pair  # generated once
     secrets.remove_ssh_keypair("10046118")
     assert secrets.ssh_keypair("10046118", create=False) is None
+    assert not secrets.key_location("10046118").parent.exists()
+    assert secrets.ssh_keypair("10041100") == other  # the other Kommune keeps its key
+
+
+def _key_lines(private: str) -> list[bytes]:
+    """The base64 body of an OpenSSH private key, line by line, without the first: that one is
+    the format's header, the same in every unencrypted ed25519 key."""
+    lines = [ln.encode() for ln in private.splitlines() if not ln.startswith("-----")]
+    assert len(lines) >= 4
+    return lines[1:]
+
+
+def _files_with(root: Path, needles: list[bytes]) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)]
+
+
+def test_private_key_is_never_a_plain_file_and_needs_the_passphrase(data_dir: Path) -> None:
+    from basisit.configure.apply import provisioned_ssh_key
+    from basisit.configure.errors import SecretsError
+    from basisit.configure.secrets import SecretStore
+
+    pair = secrets.ssh_keypair("10046118")
+    assert pair is not None
+    lines = _key_lines(pair.private_key())
+    assert _files_with(data_dir, lines) == []
+    stored = secrets.key_location("10046118") / "id_ed25519.fernet"
+    assert stored.is_file() and stored.stat().st_mode & 0o777 == 0o600
+    assert not any(line in stored.read_bytes() for line in lines)
+    assert provisioned_ssh_key("10046118") == pair.private_key().encode()
+    # Not among the secrets a configure run decrypts into the roles' dir.
+    with SecretStore().unlocked("10046118") as run:
+        assert _files_with(run.root, lines) == []
+
+    passphrase = data_dir / "secrets.passphrase"
+    passphrase.write_text("another-passphrase-of-enough-length\n")
+    with pytest.raises(SecretsError, match="wrong passphrase") as err:
+        secrets.ssh_keypair("10046118", create=False)
+    assert str(passphrase) in str(err.value) and str(stored) in str(err.value)
+    assert stored.is_file()  # nothing was replaced by a new key
+
+
+def test_configure_without_a_deployed_key_says_deploy_first() -> None:
+    from basisit.configure.apply import provisioned_ssh_key
+    from basisit.configure.errors import ConfigureError
+
+    with pytest.raises(ConfigureError, match=r"deploy the Kommune first .*--ags 10046118"):
+        provisioned_ssh_key("10046118")
+    assert secrets.ssh_keypair("10046118", create=False) is None  # nothing made on the way
+
+
+def _legacy_pair(data_dir: Path, ags: str) -> tuple[Path, str, str]:
+    """A key pair as versions before the store kept it: plain files under secrets/ssh/<ags>/."""
+    folder = data_dir / "secrets" / "ssh" / ags
+    folder.mkdir(mode=0o700, parents=True)
+    key = folder / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"old-{ags}", "-f", str(key)],
+        check=True,
+    )
+    return folder, key.read_text(), (folder / "id_ed25519.pub").read_text()
+
+
+def test_a_plain_key_of_an_older_data_dir_is_moved_into_the_store(data_dir: Path) -> None:
+    folder, private, public = _legacy_pair(data_dir, "10046118")
+    _legacy_pair(data_dir, "10041100")
+
+    pair = secrets.ssh_keypair("10046118", create=False)  # configure's first use imports too
+    assert pair is not None
+    assert pair.private_key() == private
+    assert pair.public_key == public.strip()  # same text as the servers' authorized_keys
+    assert not folder.exists()
+    assert secrets.ssh_keypair("10046118") == pair  # no new key on the next deploy
+    lines = _key_lines(private)
+    assert _files_with(data_dir, lines) == []
+    # The other Kommune's plain files wait for its own first use.
+    assert (data_dir / "secrets" / "ssh" / "10041100" / "id_ed25519").is_file()
+    secrets.ssh_keypair("10041100", create=False)
+    assert not (data_dir / "secrets" / "ssh").exists()
+
+
+def test_a_broken_plain_key_is_named_and_kept(data_dir: Path) -> None:
+    from basisit.configure.errors import SecretsError
+
+    folder, private, _ = _legacy_pair(data_dir, "10046118")
+    (folder / "id_ed25519").write_text(private[:100])
+    with pytest.raises(SecretsError, match="not an unencrypted OpenSSH private key") as err:
+        secrets.ssh_keypair("10046118")
+    assert str(folder / "id_ed25519") in str(err.value)
+    assert (folder / "id_ed25519").read_text() == private[:100]
+    assert not secrets.key_location("10046118").exists()
+
+    (folder / "id_ed25519").write_text(private)
+    _, _, other_public = _legacy_pair(data_dir, "10041100")
+    (folder / "id_ed25519.pub").write_text(other_public)
+    with pytest.raises(SecretsError, match="does not belong to the private key"):
+        secrets.ssh_keypair("10046118")
+    assert (folder / "id_ed25519").read_text() == private
+
+
+RACER = """
+import pathlib, sys, time
+from basisit.provision import secrets
+go = pathlib.Path(sys.argv[2])
+print("ready", flush=True)
+deadline = time.monotonic() + 60
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.005)
+print(secrets.ssh_keypair(sys.argv[1]).public_key, flush=True)
+"""
+
+
+def test_concurrent_first_deploys_end_with_one_key(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, "10046118", str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ,
+        )
+        for _ in range(4)
+    ]
+    for racer in racers:
+        assert racer.stdout is not None and racer.stdout.readline().strip() == "ready"
+    go.touch()
+    keys = {racer.communicate(timeout=60)[0].strip() for racer in racers}
+    assert all(racer.returncode == 0 for racer in racers)
+    pair = secrets.ssh_keypair("10046118", create=False)
+    assert pair is not None
+    assert keys == {pair.public_key}
 
 
 # --- inputs and outputs ------------------------------------------------------------------------

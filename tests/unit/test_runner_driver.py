@@ -367,14 +367,12 @@ def _requests_in_configuring(catalog) -> dict[str, int]:
 
 
 def _install_key(server: dict[str, Any]) -> None:
-    """Where the deploy step keeps the Kommune's key pair (basisit.provision.secrets)."""
+    """Where the deploy step keeps the Kommune's key pair: its encrypted store."""
     from basisit.provision import secrets as provision_secrets
 
-    private = provision_secrets.private_key_path(AGS)
-    private.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    private.write_bytes(server["key"])
-    private.chmod(0o600)
-    private.with_name("id_ed25519.pub").write_text(server["pub"] + "\n")
+    store = provision_secrets.key_store()
+    store.put(AGS, provision_secrets.PUBLIC, server["pub"].encode() + b"\n")
+    store.put(AGS, provision_secrets.PRIVATE, server["key"])
 
 
 def _write_outputs(
@@ -484,13 +482,12 @@ def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
     assert "Host key verification failed" in (third.result.hosts[dns].error or "")
     # Neither the SSH key nor the generated password is readable anywhere in the data dir.
     password = store.get(AGS, "tiny/app_password").strip()
-    key_line = ssh_server["key"].decode().splitlines()[1].encode()
     assert _files_containing(data_dir, password) == []
-    # (The deploy step's own key file is the key's home: 0600 in a 0700 folder, its design.)
-    from basisit.provision import secrets as provision_secrets
-
-    leaked = set(_files_containing(data_dir, key_line)) - {provision_secrets.private_key_path(AGS)}
-    assert leaked == set()
+    # Body lines of the key; the first is the same in every ed25519 key (format header).
+    key_lines = [ln for ln in ssh_server["key"].decode().splitlines()[2:-1] if len(ln) >= 16]
+    assert key_lines
+    for key_line in key_lines:
+        assert _files_containing(data_dir, key_line.encode()) == []
     assert password.decode() not in console.export_text()
 
 

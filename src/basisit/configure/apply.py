@@ -69,16 +69,17 @@ def kommune_lock(ags: str) -> Iterator[None]:
 
 
 def provisioned_ssh_key(ags: str) -> bytes:
-    """The Kommune's SSH private key, made by the deploy step (basisit.provision.secrets)."""
+    """The Kommune's SSH private key, made by the deploy step and kept encrypted in its store
+    (basisit.provision.secrets); callers write it only into a run's private temp dir."""
     from basisit.provision import secrets as provision_secrets
 
     pair = provision_secrets.ssh_keypair(ags, create=False)
     if pair is None:
         raise ConfigureError(
-            f"no SSH key for AGS {ags} ({provision_secrets.private_key_path(ags)} is missing); "
+            f"no SSH key for AGS {ags} (nothing in {provision_secrets.key_location(ags)}); "
             f"deploy the Kommune first (basisit deploy --ags {ags})"
         )
-    return pair.private_key_file.read_bytes()
+    return pair.private_key().encode()
 
 
 def _key_lines(key: bytes) -> set[str]:

@@ -47,7 +47,7 @@ _SCRYPT_R = 8
 _SCRYPT_P = 1
 
 
-def _check_ags(ags: str) -> str:
+def check_ags(ags: str) -> str:
     if not _AGS.match(ags):
         raise SecretsError(f"not an AGS: {ags!r} (expected 5 or 8 digits starting with 10)")
     return ags
@@ -218,7 +218,7 @@ class SecretStore:
         return salt
 
     def _fernet(self, ags: str) -> Fernet:
-        _check_ags(ags)
+        check_ags(ags)
         if ags not in self._keys:
             kdf = Scrypt(salt=self._salt(ags), length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
             key = kdf.derive(self._passphrase())
@@ -228,10 +228,10 @@ class SecretStore:
     # -- single secrets ---------------------------------------------------------------------
 
     def _file(self, ags: str, name: str) -> Path:
-        return self.root / _check_ags(ags) / (check_name(name) + SUFFIX)
+        return self.root / check_ags(ags) / (check_name(name) + SUFFIX)
 
     def names(self, ags: str) -> list[str]:
-        kdir = self.root / _check_ags(ags)
+        kdir = self.root / check_ags(ags)
         if not kdir.is_dir():
             return []
         return sorted(
@@ -262,6 +262,11 @@ class SecretStore:
     def has(self, ags: str, name: str) -> bool:
         return self._file(ags, name).is_file()
 
+    def remove_all(self, ags: str) -> None:
+        """Forget every secret of the Kommune, salt and modes included (it was destroyed)."""
+        shutil.rmtree(self.root / check_ags(ags), ignore_errors=True)
+        self._keys.pop(ags, None)
+
     # -- a run's private copy ---------------------------------------------------------------
 
     # -- file modes -------------------------------------------------------------------------
@@ -270,7 +275,7 @@ class SecretStore:
     # <ags>/.modes.json, for files and for folders ("name/"), and never looser than 0644/0755.
 
     def _modes_file(self, ags: str) -> Path:
-        return self.root / _check_ags(ags) / MODES_FILE
+        return self.root / check_ags(ags) / MODES_FILE
 
     def modes(self, ags: str) -> dict[str, int]:
         path = self._modes_file(ags)
@@ -291,7 +296,7 @@ class SecretStore:
     @contextmanager
     def unlocked(self, ags: str) -> Iterator[Unlocked]:
         """Decrypt the Kommune's secrets into a private temp dir for the length of the block."""
-        _check_ags(ags)
+        check_ags(ags)
         contents = {name: self.get(ags, name) for name in self.names(ags)}
         modes = self.modes(ags)
         root = Path(tempfile.mkdtemp(prefix=f"basisit-{ags}-", dir=_private_tmp_base()))
