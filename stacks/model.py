@@ -15,6 +15,10 @@ from basisit import addressing
 
 GIB = 1024**3
 SSH_PORT = 22
+# The node exporter every server runs (role node_exporter): the scrape target of contract 2.
+METRICS_PORT = 9100
+METRICS_PATH = "/metrics"
+METRICS_KEY = f"{METRICS_PORT}/tcp"
 
 
 class PlanError(ValueError):
@@ -65,6 +69,7 @@ class ServerSpec:
     volumes: tuple[VolumeSpec, ...]
     object_storage: bool
     # local target only: 127.0.0.1 port for sshd and for each service port ("53/udp" -> 42101)
+    # and the node exporter ("9100/tcp")
     ssh_port: int | None = None
     published: dict[str, int] = field(default_factory=dict)
 
@@ -109,7 +114,8 @@ def server_services(desired: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def published_port_keys(svc: dict[str, Any]) -> list[str]:
-    """Service ports the local target publishes on 127.0.0.1 (sshd has its own slot)."""
+    """Ports the local target publishes on 127.0.0.1 (sshd has its own slot): the service's
+    and the node exporter's, which every server runs and Prometheus on the host scrapes."""
     keys: list[str] = []
     for p in svc["ports"]:
         key = f"{p['port']}/{p['protocol']}"
@@ -117,11 +123,14 @@ def published_port_keys(svc: dict[str, Any]) -> list[str]:
             continue
         if key not in keys:
             keys.append(key)
+    if METRICS_KEY not in keys:
+        keys.append(METRICS_KEY)
     return keys
 
 
 def port_slots(desired: dict[str, Any]) -> list[str]:
-    """Every 127.0.0.1 port the local target needs: "<instance>/ssh", "<instance>/53/udp"."""
+    """Every 127.0.0.1 port the local target needs: "<instance>/ssh", "<instance>/53/udp",
+    "<instance>/9100/tcp" (the node exporter)."""
     slots: list[str] = []
     for svc in server_services(desired):
         slots.append(f"{svc['instance']}/ssh")

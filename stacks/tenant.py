@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 
 from stacks import targets
-from stacks.model import TenantPlan, build_plan
+from stacks.model import METRICS_PATH, TenantPlan, build_plan
 from stacks.targets.base import ServerHandle, Target
 
 OUTPUTS_SCHEMA_VERSION = 1
@@ -53,6 +53,8 @@ class KommuneTenant(pulumi.ComponentResource):
             port=handle.ssh_port,
             host_key=ssh_host_key,
             published=handle.published_ports,
+            metrics_host=handle.metrics_host,
+            metrics_port=handle.metrics_port,
         ).apply(
             lambda v: {
                 "name": spec.instance,
@@ -67,6 +69,7 @@ class KommuneTenant(pulumi.ComponentResource):
                     **({"host_key": v["host_key"]} if v["host_key"] else {}),
                 },
                 "published_ports": {k: int(p) for k, p in (v["published"] or {}).items()},
+                **KommuneTenant._metrics(v["metrics_host"], v["metrics_port"], handle),
                 "volumes": [
                     {"name": vol.name, "mount": vol.mount, "size_bytes": vol.size_bytes}
                     for vol in spec.volumes
@@ -75,10 +78,25 @@ class KommuneTenant(pulumi.ComponentResource):
         )
 
     @staticmethod
+    def _metrics(host: str | None, port: Any, handle: ServerHandle) -> dict[str, Any]:
+        """The node exporter as a scrape target; nothing for a target that names none."""
+        if host is None or port is None:
+            return {}
+        return {
+            "metrics": {
+                "address": host,
+                "port": int(port),
+                "path": METRICS_PATH,
+                "sources": list(handle.metrics_sources),
+            }
+        }
+
+    @staticmethod
     def _document(plan: TenantPlan, target: Target, v: dict[str, Any]) -> dict[str, Any]:
         return {
             "schema_version": OUTPUTS_SCHEMA_VERSION,
             "ags": plan.ags,
+            "kommune": {"name": plan.name, "slug": plan.slug},
             "target": target.name,
             "stack": pulumi.get_stack(),
             "network": {"name": v["network"], "cidr": plan.cidr, "gateway": plan.gateway},

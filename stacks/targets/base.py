@@ -32,6 +32,11 @@ class ServerHandle:
     resource: pulumi.Resource
     # service port "53/udp" -> port reachable on ssh_host (local: 127.0.0.1 port)
     published_ports: dict[str, pulumi.Input[int]] = field(default_factory=dict)
+    # Where Prometheus scrapes the server's node exporter, and the sources its scrapes arrive
+    # from as the server sees them (its host firewall opens the exporter to these only).
+    metrics_host: pulumi.Input[str] | None = None
+    metrics_port: pulumi.Input[int] | None = None
+    metrics_sources: list[str] = field(default_factory=list)
 
 
 class Target(ABC):

@@ -5,7 +5,8 @@
   routes between bridges);
 - server: a systemd container (``--systemd=always``, /sbin/init) from the base image with the
   Kommune's SSH public key in root's authorized_keys, its own SSH host keys, a fixed address,
-  sshd and the service ports published on 127.0.0.1 only, NET_ADMIN and /dev/net/tun;
+  sshd, the service ports and the node exporter (9100, the Prometheus scrape target) published
+  on 127.0.0.1 only, NET_ADMIN and /dev/net/tun;
 - volume: a fixed-size ext4 image (truncate + mkfs.ext4) loop-mounted on the host and
   bind-mounted into the container — a hard quota; volumes without a hard quota are a directory.
 
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi.dynamic as dyn
 
-from stacks.model import ServerSpec, TenantPlan
+from stacks.model import METRICS_KEY, ServerSpec, TenantPlan
 from stacks.targets.base import NetworkHandle, ServerHandle, Target
 
 DEFAULT_IMAGE = "localhost/basisit-base:bookworm"
@@ -619,4 +620,9 @@ class LocalTarget(Target):
             ssh_user=self.settings.ssh_user,
             resource=server,
             published_ports=dict(spec.published),
+            # Prometheus on this machine scrapes through podman's port forwarding, which
+            # masquerades the host's connections to the network's gateway.
+            metrics_host="127.0.0.1",
+            metrics_port=spec.published[METRICS_KEY],
+            metrics_sources=[plan.gateway],
         )

@@ -7,12 +7,15 @@ SCS flavors and the standard image, volumes, a DNS zone with records and an obje
 container for every service that wants one.
 
 Isolation: a security group rule with source "kommune" admits the Kommune's own /24 and
-nothing else; ingress has no 0.0.0.0/0 rule unless the catalog says "any". Projects are
+nothing else; ingress has no 0.0.0.0/0 rule unless the catalog says "any"; the node exporter
+(the Prometheus scrape target, the server's private address:9100) is open to the monitoring
+network only (BASISIT_OS_MONITORING_CIDR, by default the operators' network). Projects are
 created with the admin provider; everything inside a project with a provider scoped to it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import warnings
 from dataclasses import dataclass
@@ -25,12 +28,16 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import pulumi_openstack as openstack
 
-from stacks.model import ServerSpec, TenantPlan, source_cidr
+from stacks.model import (
+    METRICS_PORT,
+    SSH_PORT,
+    PlanError,
+    ServerSpec,
+    TenantPlan,
+    source_cidr,
+)
 from stacks.targets.base import NetworkHandle, ServerHandle, Target
 
-# Rules every server gets besides the catalog's ports: Ansible over SSH and the node exporter
-# scrape, both only from the operators' network.
-MANAGEMENT_PORTS: tuple[tuple[int, str], ...] = ((22, "tcp"), (9100, "tcp"))
 # Outbound beyond the own network: package mirrors only (HTTP/HTTPS).
 EGRESS_WEB_PORTS = (80, 443)
 # A new project's "default" security group has these four rules; the quota must leave room.
@@ -48,9 +55,21 @@ class OpenStackSettings:
     image: str = "Debian 12"
     external_network: str = "public"
     operators_cidr: str = "172.31.250.0/24"
+    # Where Prometheus scrapes from; empty: the operators' network.
+    monitoring_cidr: str = ""
     dns_email: str = "hostmaster@ego-saar.example"
     dns_resolvers: tuple[str, ...] = ()
     ssh_user: str = "debian"
+
+    @property
+    def scrapers(self) -> str:
+        """The CIDR Prometheus scrapes the node exporters from."""
+        value = self.monitoring_cidr or self.operators_cidr
+        try:
+            return str(ipaddress.IPv4Network(value))
+        except ValueError as exc:
+            setting = "MONITORING_CIDR" if self.monitoring_cidr else "OPERATORS_CIDR"
+            raise PlanError(f"BASISIT_OS_{setting}={value!r}: {exc}") from None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OpenStackSettings:
@@ -74,6 +93,7 @@ class OpenStackSettings:
             image=get("IMAGE", base.image),
             external_network=get("EXTERNAL_NETWORK", base.external_network),
             operators_cidr=get("OPERATORS_CIDR", base.operators_cidr),
+            monitoring_cidr=get("MONITORING_CIDR", base.monitoring_cidr),
             dns_email=get("DNS_EMAIL", base.dns_email),
             dns_resolvers=get_list("DNS_RESOLVERS", base.dns_resolvers),
             ssh_user=get("SSH_USER", base.ssh_user),
@@ -112,8 +132,11 @@ def security_rules(
                 f"{spec.service} {port.key} from {port.source}",
             )
         )
-    for number, proto in MANAGEMENT_PORTS:
-        add(RuleSpec("ingress", proto, number, settings.operators_cidr, f"management {number}"))
+    # Besides the catalog's ports: Ansible over SSH from the operators' network, the node
+    # exporter scrape from the monitoring network (Prometheus runs inside the platform, never
+    # in a Kommune's network, and a Kommune has no business reading its servers' exporters).
+    add(RuleSpec("ingress", "tcp", SSH_PORT, settings.operators_cidr, f"management {SSH_PORT}"))
+    add(RuleSpec("ingress", "tcp", METRICS_PORT, settings.scrapers, "node exporter scrape"))
     add(RuleSpec("egress", None, None, plan.cidr, "own network"))
     add(RuleSpec("egress", None, None, settings.operators_cidr, "operators"))
     for number in EGRESS_WEB_PORTS:
@@ -365,9 +388,12 @@ class OpenStackTarget(Target):
             )
         return ServerHandle(
             ssh_host=spec.address,
-            ssh_port=22,
+            ssh_port=SSH_PORT,
             ssh_user=self.settings.ssh_user,
             resource=instance,
+            metrics_host=spec.address,
+            metrics_port=METRICS_PORT,
+            metrics_sources=[self.settings.scrapers],
         )
 
     def dns(

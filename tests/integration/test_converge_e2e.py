@@ -4,10 +4,9 @@ One Kommune (Oberthal, 10046116, which the demo does not use) asks for a DNS zon
 database, a file share and a backup of them; the requests are approved and one
 `basisit converge --ags` provisions four servers on the local target and configures them. The
 services are then checked from outside the containers, through the ports published on
-127.0.0.1 (sshd banner, DNS answer, PostgreSQL login, SMB negotiation) or, where the local
-target publishes none (node_exporter's 9100), with curl on the server through its sshd. A
-second converge changes nothing. Everything lives in a private data dir under the name prefix
-bi-test-cfg.
+127.0.0.1 (sshd banner, DNS answer, PostgreSQL login, SMB negotiation, node_exporter's
+metrics at the scrape targets the outputs name). A second converge changes nothing.
+Everything lives in a private data dir under the name prefix bi-test-cfg.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paramiko
 import pytest
 
 pytestmark = [pytest.mark.podman, pytest.mark.pulumi, pytest.mark.slow]
@@ -194,27 +193,11 @@ def smb_negotiate(port: int) -> tuple[bytes, int, int]:
     return reply[:4], status, dialect
 
 
-def metrics_via_ssh(ssh: dict[str, Any], key_file: Path, address: str) -> str:
-    """node_exporter's /metrics fetched on the server itself through its published sshd (the
-    baseline forbids SSH port forwarding, so no tunnel): status line and body."""
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(
-        "127.0.0.1",
-        port=ssh["port"],
-        username=ssh["user"],
-        key_filename=str(key_file),
-        timeout=10,
-        allow_agent=False,
-        look_for_keys=False,
-    )
-    try:
-        _, stdout, _ = client.exec_command(
-            f"curl -sS -i --max-time 10 http://{address}:9100/metrics", timeout=30
-        )
-        return stdout.read().decode(errors="replace")
-    finally:
-        client.close()
+def http_get(port: int, path: str) -> str:
+    """An HTTP/1.0 GET to 127.0.0.1:port, as Prometheus scrapes: status line, headers, body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        return b"".join(iter(lambda: sock.recv(65536), b"")).decode(errors="replace")
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -342,21 +325,27 @@ def test_the_file_share_speaks_smb3(converged) -> None:
     assert dialect >= 0x0300  # SMB 3 or newer, as the role requires
 
 
-def test_node_exporter_serves_metrics_on_every_server(converged, data_dir: Path) -> None:
-    from basisit.provision import secrets as provision_secrets
+def test_node_exporter_serves_metrics_on_every_server(converged) -> None:
+    """Prometheus's view: every scrape target the outputs give answers on 127.0.0.1, through
+    podman's port forwarding and the server's firewall, with the server's info metric."""
+    from basisit.monitoring import targets
 
-    key = provision_secrets.private_key_path(AGS)
-    for name, server in converged["servers"].items():
-        published = server.get("published_ports", {}).get("9100/tcp")
-        if published:
-            with socket.create_connection(("127.0.0.1", published), timeout=5) as sock:
-                sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-                text = b"".join(iter(lambda s=sock: s.recv(65536), b"")).decode()
-        else:
-            # The local target publishes no 9100 yet: ask from the server itself.
-            text = metrics_via_ssh(server["ssh"], key, server["address"])
+    found = targets.target_groups([converged["outputs"]])
+    assert found.notes == []
+    assert sorted(g["labels"]["server"] for g in found.groups) == sorted(INSTANCES)
+    for group in found.groups:
+        labels = group["labels"]
+        name = labels["server"]
+        (target,) = group["targets"]
+        host, port = target.rsplit(":", 1)
+        assert host == "127.0.0.1", name
+        assert int(port) == converged["servers"][name]["published_ports"]["9100/tcp"], name
+        text = http_get(int(port), labels["__metrics_path__"])
         assert text.startswith("HTTP/1.") and " 200 " in text.splitlines()[0], name
         assert "node_exporter_build_info" in text, name
+        info = re.search(r"(?m)^basisit_server_info\{(.*)\} 1$", text)
+        assert info is not None, name
+        assert f'ags="{AGS}"' in info.group(1) and f'server="{name}"' in info.group(1), name
 
 
 def test_nothing_secret_in_the_data_dir_or_run_records(data_dir: Path) -> None:
@@ -368,9 +357,13 @@ def test_nothing_secret_in_the_data_dir_or_run_records(data_dir: Path) -> None:
     values = [store.get(AGS, n).strip() for n in store.names(AGS) if not is_public(n)]
     values = [v for v in values if len(v) >= 12]
     assert values, "the roles stored no secrets"
-    own_key = provision_secrets.private_key_path(AGS)  # the deploy step's own key file
+    # The deploy step's SSH key too: it is kept encrypted, never as a plain file. Its first
+    # body line is the format's header, the same in every ed25519 key.
+    pair = provision_secrets.ssh_keypair(AGS, create=False)
+    assert pair is not None
+    values.append(b"\n".join(pair.private_key().encode().splitlines()[2:]))
     for path in data_dir.rglob("*"):
-        if not path.is_file() or path == own_key:
+        if not path.is_file():
             continue
         content = path.read_bytes()
         for value in values:

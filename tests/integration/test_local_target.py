@@ -10,6 +10,7 @@ data directory and under the name prefix bi-test-prov.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ import paramiko
 import pytest
 import yaml
 
-from basisit.provision import operations, outputs
+from basisit.provision import operations, outputs, secrets
 from basisit.provision.errors import ProvisionError, StackLocked
 from basisit.provision.sources import Source
 
@@ -149,6 +150,13 @@ def connect_from(ags: str, instance: str, address: str, port: int = 22) -> bool:
     return result.returncode == 0
 
 
+def private_key(ags: str) -> str:
+    """The Kommune's SSH private key, from the deploy step's encrypted store."""
+    pair = secrets.ssh_keypair(ags, create=False)
+    assert pair is not None, f"no SSH key stored for {ags}"
+    return pair.private_key()
+
+
 def force_cleanup(data: Path) -> None:
     """Whatever a failed test left behind: only this module's own names and mounts."""
     for ags, instances in ((A, ["dns", "dateiablage"]), (B, ["sicherung"]), (C, ["dns"])):
@@ -270,10 +278,29 @@ def test_published_ports_are_on_loopback_only(deployed_a: dict[str, Any]) -> Non
         assert published == {server["ssh"]["port"], *server["published_ports"].values()}
 
 
+def test_node_exporter_port_is_published_on_loopback_only(deployed_a: dict[str, Any]) -> None:
+    """Every server's 9100 is a scrape target on its own 127.0.0.1 port, named in contract 2."""
+    ports = []
+    for server in deployed_a["outputs"]["servers"]:
+        metrics = server["metrics"]
+        assert (metrics["address"], metrics["path"]) == ("127.0.0.1", "/metrics")
+        assert metrics["port"] == server["published_ports"]["9100/tcp"]
+        assert metrics["sources"] == ["10.27.133.1"]  # podman masquerades to the gateway
+        mapped = podman("port", container(A, server["name"]), "9100/tcp").stdout.split()
+        assert mapped == [f"127.0.0.1:{metrics['port']}"]
+        # What listens on the host for that port: loopback only, never 0.0.0.0 or ::.
+        listening = subprocess.run(
+            ["ss", "-Htln", f"sport = :{metrics['port']}"],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.split("\n")  # fmt: skip
+        local = {line.split()[3] for line in listening if line.strip()}
+        assert local == {f"127.0.0.1:{metrics['port']}"}, listening
+        ports.append(metrics["port"])
+    assert len(set(ports)) == len(ports)
+
+
 def test_sshd_answers_with_the_kommune_key(deployed_a: dict[str, Any], data_dir: Path) -> None:
-    key = paramiko.Ed25519Key.from_private_key_file(
-        str(data_dir / "secrets" / "ssh" / A / "id_ed25519")
-    )
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(private_key(A)))
     for server in deployed_a["outputs"]["servers"]:
         ssh = server["ssh"]
         assert ssh["host"] == "127.0.0.1"
@@ -319,7 +346,8 @@ def test_outputs_file_is_contract_2(deployed_a: dict[str, Any], data_dir: Path) 
     assert set(by_name) == {"dns", "dateiablage"}
     assert by_name["dns"]["address"] == "10.27.133.10"
     assert by_name["dateiablage"]["address"] == "10.27.133.11"
-    assert set(by_name["dns"]["published_ports"]) == {"53/udp", "53/tcp"}
+    assert set(by_name["dns"]["published_ports"]) == {"53/udp", "53/tcp", "9100/tcp"}
+    assert doc["kommune"] == {"name": "Testdorf", "slug": "testdorf"}
     assert by_name["dateiablage"]["volumes"] == [
         {"name": "share", "mount": "/srv/samba", "size_bytes": 64 * 1024 * 1024}
     ]
@@ -329,15 +357,21 @@ def test_outputs_file_is_contract_2(deployed_a: dict[str, Any], data_dir: Path) 
     }
 
 
-def test_secrets_are_files_of_mode_0600_and_encrypted_in_the_state(
+def test_passphrase_is_private_and_the_key_encrypted_at_rest_and_in_the_state(
     deployed_a: dict[str, Any], data_dir: Path
 ) -> None:
     passphrase = data_dir / "secrets" / "pulumi.passphrase"
-    private = data_dir / "secrets" / "ssh" / A / "id_ed25519"
     assert passphrase.stat().st_mode & 0o777 == 0o600
-    assert private.stat().st_mode & 0o777 == 0o600
-    key_body = private.read_text().splitlines()[1]
-    secret_words = [passphrase.read_text().strip(), key_body]
+    # The key's body lines, but the first: the format's header, the same in every ed25519 key.
+    key_lines = [ln for ln in private_key(A).splitlines()[2:-1] if len(ln) >= 16]
+    assert key_lines
+    # No plain copy of the private key anywhere in the data dir (it lives Fernet-encrypted).
+    assert not (data_dir / "secrets" / "ssh").exists()
+    for path in data_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            content = path.read_bytes()
+            assert not any(line.encode() in content for line in key_lines), path
+    assert (secrets.key_location(A) / "id_ed25519.fernet").stat().st_mode & 0o777 == 0o600
     state = data_dir / "pulumi" / "state" / ".pulumi" / "stacks" / "basisit" / f"{A}.json"
     text = state.read_text()
     assert "ssh_private_key" in text and "ciphertext" in text
@@ -346,8 +380,7 @@ def test_secrets_are_files_of_mode_0600_and_encrypted_in_the_state(
         *(data_dir / "outputs").iterdir(),
         *(data_dir / "provision").rglob("*.json*"),
     ]:
-        content = path.read_text()
-        assert not any(word in content for word in secret_words), path
+        assert passphrase.read_text().strip() not in path.read_text(), path
 
 
 def test_second_deploy_changes_nothing(deployed_a: dict[str, Any], data_dir: Path) -> None:
@@ -360,7 +393,7 @@ def test_second_deploy_changes_nothing(deployed_a: dict[str, Any], data_dir: Pat
     assert result["steps"] == []
     secret_words = [
         (data_dir / "secrets" / "pulumi.passphrase").read_text().strip(),
-        (data_dir / "secrets" / "ssh" / A / "id_ed25519").read_text().splitlines()[1],
+        *private_key(A).splitlines()[2:-1],
     ]
     assert not any(w in run.stdout + run.stderr for w in secret_words)
 
@@ -549,6 +582,8 @@ def test_destroy_removes_everything(
         assert not exists("network", f"{PREFIX}-{ags}")
         assert not (data_dir / "outputs" / f"{ags}.json").exists()
         assert not (data_dir / "volumes" / ags).exists()
+        assert secrets.ssh_keypair(ags, create=False) is None
+        assert not secrets.key_location(ags).exists()
     assert mounts_under(data_dir) == []
     assert operations.deployed_stacks() == []
     status = json.loads(cli("status", "--format", "json").stdout)

@@ -7,6 +7,7 @@ program registers with its inputs, and the tests check isolation, quotas, ranges
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import yaml
 
 from basisit import addressing
 from basisit.provision import outputs
-from stacks.model import build_plan
+from stacks.model import PlanError, build_plan
 from stacks.targets.openstack import OpenStackSettings, OpenStackTarget
 from stacks.tenant import KommuneTenant
 
@@ -71,7 +72,9 @@ class Recorder(pulumi.runtime.Mocks):
         return found[0]
 
 
-def run_program(desired: dict[str, Any]) -> tuple[Recorder, dict[str, Any]]:
+def run_program(
+    desired: dict[str, Any], settings: OpenStackSettings = SETTINGS
+) -> tuple[Recorder, dict[str, Any]]:
     recorder = Recorder()
     pulumi.runtime.set_mocks(recorder, project="basisit", stack=desired["ags"], preview=False)
     hosts = addressing.assign_hosts([s["instance"] for s in desired["services"] if s["server"]], {})
@@ -80,7 +83,7 @@ def run_program(desired: dict[str, Any]) -> tuple[Recorder, dict[str, Any]]:
     @pulumi.runtime.test
     def program() -> pulumi.Output:
         plan = build_plan(desired, hosts)
-        tenant = KommuneTenant(plan, OpenStackTarget(SETTINGS, PUBKEY))
+        tenant = KommuneTenant(plan, OpenStackTarget(settings, PUBKEY))
         return tenant.outputs.apply(result.update)
 
     program()
@@ -262,6 +265,15 @@ def test_outputs_match_contract_2(tholey) -> None:
     assert doc["target"] == "openstack"
     assert doc["network"]["cidr"] == "10.24.118.0/24"
     assert {s["ssh"]["host"] for s in doc["servers"]} == {s["address"] for s in doc["servers"]}
+    assert doc["kommune"] == {"name": "Tholey", "slug": "tholey"}
+    # Prometheus runs inside the platform: it scrapes the private address directly.
+    for server in doc["servers"]:
+        assert server["metrics"] == {
+            "address": server["address"],
+            "port": 9100,
+            "path": "/metrics",
+            "sources": [SETTINGS.operators_cidr],
+        }
 
 
 def test_two_kommunen_admit_only_their_own_networks() -> None:
@@ -303,3 +315,57 @@ def test_port_sources_any_and_operators() -> None:
     assert (443, "0.0.0.0/0") in rules
     assert (8443, SETTINGS.operators_cidr) in rules
     assert all(cidr != "0.0.0.0/0" for port, cidr in rules if port != 443)
+
+
+def rules_of(rec: Recorder, instance: str) -> list[dict[str, Any]]:
+    gid = f"id-basisit-10046118-{instance}-sg"
+    return [
+        r.inputs
+        for r in rec.of("openstack:networking/secGroupRule:SecGroupRule")
+        if r.inputs["securityGroupId"] == gid
+    ]
+
+
+def test_node_exporter_is_open_to_the_monitoring_network_only() -> None:
+    monitoring = "172.31.251.0/28"
+    settings = dataclasses.replace(SETTINGS, monitoring_cidr=monitoring)
+    rec, out = run_program(load_fixture(), settings)
+    for instance in ("dns", "dateiablage", "sicherung"):
+        ingress = [r for r in rules_of(rec, instance) if r["direction"] == "ingress"]
+        exporter = {r["remoteIpPrefix"] for r in ingress if int(r["portRangeMin"]) == 9100}
+        assert exporter == {monitoring}, instance
+        # SSH stays with the operators (and the Kommune where the catalog says so).
+        ssh = {r["remoteIpPrefix"] for r in ingress if int(r["portRangeMin"]) == 22}
+        assert SETTINGS.operators_cidr in ssh and monitoring not in ssh, instance
+        assert "0.0.0.0/0" not in {r["remoteIpPrefix"] for r in ingress}, instance
+    # The servers' host firewalls open the exporter to the same network (via the inventory).
+    assert {tuple(s["metrics"]["sources"]) for s in out["servers"]} == {(monitoring,)}
+    quota = rec.one("openstack:networking/quotaV2:QuotaV2").inputs
+    rules = rec.of("openstack:networking/secGroupRule:SecGroupRule")
+    assert quota["securityGroupRule"] >= len(rules)
+
+
+def test_a_bad_monitoring_cidr_is_refused_naming_the_setting() -> None:
+    settings = OpenStackSettings.from_env({"BASISIT_OS_MONITORING_CIDR": "172.31.251.7/24"})
+    with pytest.raises(PlanError, match=r"BASISIT_OS_MONITORING_CIDR='172\.31\.251\.7/24'"):
+        settings.scrapers  # noqa: B018
+
+
+def test_scrape_targets_of_an_openstack_kommune(tholey) -> None:
+    from basisit.monitoring import targets
+
+    _, out = tholey
+    found = targets.target_groups([outputs.document(out)])
+    assert found.notes == []
+    by_server = {g["labels"]["server"]: g for g in found.groups}
+    addresses = {s["name"]: s["address"] for s in out["servers"]}
+    assert {n: g["targets"] for n, g in by_server.items()} == {
+        n: [f"{a}:9100"] for n, a in addresses.items()
+    }
+    assert by_server["dns"]["labels"] == {
+        "ags": "10046118",
+        "kommune": "Tholey",
+        "server": "dns",
+        "catalog_service": "dns",
+        "__metrics_path__": "/metrics",
+    }

@@ -1,4 +1,4 @@
-"""basisit plan | deploy | drift | destroy | status | inventory
+"""basisit plan | deploy | drift | destroy | status | inventory | scrape-targets
 
 Provisioning commands, top level because they are the suite's daily work. Progress goes to
 stderr, results (tables, --format json/yaml) to stdout.
@@ -410,6 +410,48 @@ def inventory(
     emit(inv.build_inventory(outputs_doc, desired), fmt if fmt is not Format.table else Format.yaml)
 
 
+def scrape_targets(
+    ags: list[str] | None = typer.Option(
+        None, "--ags", help="Only this Kommune (repeatable); default: every deployed one"
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Write a Prometheus file_sd file (.json, .yml, .yaml), replaced atomically",
+    ),
+    fmt: Format = typer.Option(Format.json, "--format", help="Without --output: how to print"),
+) -> None:
+    """Prometheus scrape targets (every server's node exporter) from the stack outputs."""
+    from basisit.monitoring import targets
+
+    if output is not None:
+        targets.check_path(output)
+    found = targets.collect(ags or None)
+    for note in found.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    summary = f"{len(found.groups)} targets of {len(found.kommunen)} Kommune(n)"
+    if output is not None:
+        targets.write(output, found.groups)
+        err_console.print(f"{summary} written to {output}", highlight=False)
+    elif fmt is Format.table:
+        table = Table(title=f"Scrape targets: {summary}")
+        for col in ("AGS", "Kommune", "Server", "Service", "Target"):
+            table.add_column(col)
+        for group in found.groups:
+            labels = group["labels"]
+            table.add_row(
+                labels["ags"],
+                escape(labels.get("kommune", "-")),
+                labels["server"],
+                labels["catalog_service"],
+                f"{group['targets'][0]}{labels['__metrics_path__']}",
+            )
+        console.print(table)
+    else:
+        emit(found.groups, fmt)
+
+
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
     app.command("deploy")(deploy)
@@ -417,3 +459,4 @@ def register(app: typer.Typer) -> None:
     app.command("destroy")(destroy)
     app.command("status")(status_cmd)
     app.command("inventory")(inventory)
+    app.command("scrape-targets")(scrape_targets)

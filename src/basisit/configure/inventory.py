@@ -197,6 +197,9 @@ def build_inventory(
             hvars["ansible_ssh_common_args"] = (
                 f"-o UserKnownHostsFile={pinned_known_hosts_file} -o StrictHostKeyChecking=yes"
             )
+        if server.get("metrics", {}).get("sources"):
+            # Who scrapes the node exporter, as the server sees it (the play's firewall opening).
+            hvars["basisit_monitoring_sources"] = list(server["metrics"]["sources"])
         if server["instance"] in covered:
             # Beyond the contract's list: backup_client needs the backup's parameters
             # (retention) and instance, whose server it finds in basisit_servers.

@@ -1,9 +1,10 @@
 """Host numbers and 127.0.0.1 ports: allocated once per server and kept until it is gone.
 
 A Kommune's servers get host numbers in its /24 (basisit.addressing); on the local target
-every server also gets a port on 127.0.0.1 for sshd and one per service port. Ports must be
-unique on the machine across all Kommunen, so they cannot be derived from the AGS alone
-(58 Kommunen x several ports would collide in any hash); they are allocated from a range
+every server also gets a port on 127.0.0.1 for sshd, one per service port and one for its node
+exporter (the Prometheus scrape target). Ports must be unique on the machine across all
+Kommunen, so they cannot be derived from the AGS alone (58 Kommunen x several ports would
+collide in any hash); they are allocated from a range
 (BASISIT_LOCAL_PORTS, default 42000-48999) and recorded in <data_dir>/provision/allocations.json.
 The record is changed under an exclusive file lock, so parallel deploys never hand out a port
 twice. Entries of removed servers stay reserved until their deploy succeeded (prune), so a

@@ -1,0 +1,1 @@
+"""Monitoring: what Prometheus scrapes, derived from the stack outputs (contract 2)."""
