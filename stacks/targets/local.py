@@ -6,7 +6,8 @@
 - server: a systemd container (``--systemd=always``, /sbin/init) from the base image with the
   Kommune's SSH public key in root's authorized_keys, its own SSH host keys, a fixed address,
   sshd, the service ports and the node exporter (9100, the Prometheus scrape target) published
-  on 127.0.0.1 only, NET_ADMIN and /dev/net/tun;
+  on 127.0.0.1 only, NET_ADMIN and /dev/net/tun, and the kernel settings its roles need that
+  a container only gets at its creation (``--sysctl``: IPv4 forwarding for the VPN server);
 - volume: a fixed-size ext4 image (truncate + mkfs.ext4) loop-mounted on the host and
   bind-mounted into the container — a hard quota; volumes without a hard quota are a directory.
 
@@ -32,6 +33,20 @@ from stacks.targets.base import NetworkHandle, ServerHandle, Target
 
 DEFAULT_IMAGE = "localhost/basisit-base:bookworm"
 MANAGED_BY = "basisit"
+
+# Kernel settings (namespaced net.* sysctls) that a server's roles need. /proc/sys is read-only
+# inside a container, so they can only be given when the container is created. The VPN server
+# forwards its clients into the Kommune's network: without forwarding set here it would only
+# work while the host's value happens to be inherited by the container's network namespace.
+ROLE_SYSCTLS: dict[str, dict[str, str]] = {"wireguard": {"net.ipv4.ip_forward": "1"}}
+
+
+def server_sysctls(roles: tuple[str, ...] | list[str]) -> list[str]:
+    """The ``key=value`` sysctls for a server with these roles, sorted (stable inputs)."""
+    wanted: dict[str, str] = {}
+    for role in roles:
+        wanted.update(ROLE_SYSCTLS.get(role, {}))
+    return [f"{key}={value}" for key, value in sorted(wanted.items())]
 
 
 @dataclass(frozen=True)
@@ -480,6 +495,8 @@ class PodmanServerProvider(dyn.ResourceProvider):
             args += ["--cap-add", cap]
         for dev in props["devices"]:
             args += ["--device", dev]
+        for sysctl in props.get("sysctls") or []:
+            args += ["--sysctl", sysctl]
         args += [props["image"], "/sbin/init"]
         cid = podman(*args).strip()
         try:
@@ -501,6 +518,10 @@ class PodmanServerProvider(dyn.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         replaces = [k for k in self.REPLACE_KEYS if olds.get(k) != news.get(k)]
+        # Servers created before sysctls were an input have none: only a server whose roles
+        # need one is replaced for it (a new container is the only way to set it).
+        if list(olds.get("sysctls") or []) != list(news.get("sysctls") or []):
+            replaces.append("sysctls")
         changes = bool(replaces) or olds.get("running") is False
         return dyn.DiffResult(changes=changes, replaces=replaces, delete_before_replace=True)
 
@@ -607,6 +628,7 @@ class LocalTarget(Target):
             "ssh_public_key": self.ssh_public_key,
             "cap_add": ["NET_ADMIN"],
             "devices": ["/dev/net/tun"],
+            "sysctls": server_sysctls(spec.roles),
             "boot_timeout": self.settings.boot_timeout,
         }
         server = PodmanServer(

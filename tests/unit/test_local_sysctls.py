@@ -1,0 +1,143 @@
+"""Kernel settings the local target gives a server at creation: IPv4 forwarding for the VPN.
+
+Inside a podman container /proc/sys is read-only, so the VPN server (role wireguard), which
+forwards its clients into the Kommune's network, must be created with
+``--sysctl net.ipv4.ip_forward=1``; no other server forwards anything. The program runs under
+Pulumi mocks; the provider's podman calls are recorded instead of run (the wireguard molecule
+scenario shows the forwarding itself with real containers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from basisit.provision import allocation
+from stacks.model import build_plan
+from stacks.targets import local
+from stacks.targets.local import LocalSettings, LocalTarget, PodmanServerProvider
+from stacks.tenant import KommuneTenant
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForMocksOnly basisit-test"
+FORWARDING = "net.ipv4.ip_forward=1"
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.inputs: dict[str, dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.inputs[args.name] = dict(args.inputs)
+        return f"id-{args.name}", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        raise AssertionError(f"unexpected invoke {args.token}")
+
+
+def desired_with_vpn() -> dict[str, Any]:
+    doc = yaml.safe_load((FIXTURES / "desired-state-10046118.yaml").read_text())
+    doc["services"].append(
+        {
+            "instance": "vpn",
+            "service": "vpn",
+            "service_version": 1,
+            "plan": "S",
+            "status": "approved",
+            "request_id": 4,
+            "schutzbedarf": "normal",
+            "parameters": {"peers": ["aussenstelle"]},
+            "roles": ["wireguard"],
+            "depends_on": [],
+            "server": {"flavor": "SCS-1V-2-10s", "vcpus": 1, "ram_mib": 2048, "disk_gib": 10},
+            "volumes": [],
+            "ports": [{"port": 51820, "protocol": "udp", "source": "any"}],
+            "object_storage": False,
+        }
+    )
+    return doc
+
+
+def server_inputs(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The PodmanServer inputs per instance that the local target's program creates."""
+    alloc = allocation.allocate(doc["ags"], doc, local=True, persist=True)
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="basisit", stack=doc["ags"], preview=False)
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output:
+        plan = build_plan(doc, alloc.hosts, alloc.ports, prefix="bi-test-unit")
+        target = LocalTarget(LocalSettings(volumes_dir="/nonexistent"), PUBKEY)
+        return KommuneTenant(plan, target).outputs
+
+    program()
+    prefix, suffix = f"bi-test-unit-{doc['ags']}-", "-server"
+    return {
+        name[len(prefix) : -len(suffix)]: inputs
+        for name, inputs in recorder.inputs.items()
+        if name.startswith(prefix) and name.endswith(suffix)
+    }
+
+
+def test_only_the_vpn_server_is_created_with_ipv4_forwarding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49700-49799")
+    servers = server_inputs(desired_with_vpn())
+    assert sorted(servers) == ["dateiablage", "dns", "sicherung", "vpn"]
+    assert list(servers["vpn"]["sysctls"]) == [FORWARDING]
+    for instance in ("dateiablage", "dns", "sicherung"):
+        assert list(servers[instance]["sysctls"]) == [], instance
+
+
+def test_podman_creates_the_container_with_the_sysctls(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+
+    def fake_podman(*args: str, **_: Any) -> str:
+        calls.append(args)
+        return "c0ffee\n"
+
+    monkeypatch.setattr(local, "podman", fake_podman)
+    monkeypatch.setattr(local, "podman_inspect", lambda kind, ref: None)
+    monkeypatch.setattr(PodmanServerProvider, "_start", lambda self, cid, props: "ssh-ed25519 K")
+    props = {
+        "container_name": "bi-test-unit-10046118-vpn",
+        "hostname": "vpn",
+        "image": "localhost/basisit-roles:bookworm",
+        "network": "bi-test-unit-10046118",
+        "ip": "10.24.118.13",
+        "ssh_port": 49700,
+        "publish": [{"host_port": 49701, "port": 51820, "protocol": "udp"}],
+        "labels": {"basisit.ags": "10046118"},
+        "mounts": [],
+        "ssh_public_key": PUBKEY,
+        "cap_add": ["NET_ADMIN"],
+        "devices": ["/dev/net/tun"],
+        "sysctls": [FORWARDING],
+        "boot_timeout": 5,
+    }
+    PodmanServerProvider().create(props)
+    create = next(c for c in calls if c[0] == "create")
+    image_at = create.index(props["image"])
+    sysctl_at = create.index("--sysctl")
+    assert sysctl_at < image_at and create[sysctl_at + 1] == FORWARDING
+
+    calls.clear()
+    PodmanServerProvider().create({**props, "sysctls": []})
+    assert "--sysctl" not in next(c for c in calls if c[0] == "create")
+
+
+def test_a_server_from_before_sysctls_is_replaced_only_when_it_needs_one() -> None:
+    provider = PodmanServerProvider()
+    # State written before servers had the input: no "sysctls" key at all.
+    old = {"container_name": "x", "image": "i", "running": True}
+    same = provider.diff("id", old, {**old, "sysctls": []})
+    assert not same.changes and not same.replaces
+    vpn = provider.diff("id", old, {**old, "sysctls": [FORWARDING]})
+    assert vpn.changes and vpn.replaces == ["sysctls"]
+    again = provider.diff("id", {**old, "sysctls": [FORWARDING]}, {**old, "sysctls": [FORWARDING]})
+    assert not again.changes
