@@ -19,6 +19,12 @@ SSH_PORT = 22
 METRICS_PORT = 9100
 METRICS_PATH = "/metrics"
 METRICS_KEY = f"{METRICS_PORT}/tcp"
+# The VPN server (role wireguard) listens on this UDP port (the role's wireguard_listen_port).
+# Its clients connect from outside the Kommune's network, so each target gives it an endpoint
+# there (contract 2: servers[].vpn_endpoint).
+VPN_ROLE = "wireguard"
+VPN_PORT = 51820
+VPN_KEY = f"{VPN_PORT}/udp"
 
 
 class PlanError(ValueError):
@@ -72,6 +78,11 @@ class ServerSpec:
     # and the node exporter ("9100/tcp")
     ssh_port: int | None = None
     published: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def vpn(self) -> bool:
+        """A VPN server: its clients reach it from outside the Kommune's network."""
+        return VPN_ROLE in self.roles
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,16 @@ def build_plan(
         address = addressing.host_address(ags, hosts[svc["instance"]])
         if address not in subnet:  # pragma: no cover - host_address guarantees it
             raise PlanError(f"{where}: address {address} outside {subnet}")
+        vpn_open = any(
+            (p["port"], p["protocol"], p["source"]) == (VPN_PORT, "udp", "any")
+            for p in svc["ports"]
+        )
+        if VPN_ROLE in svc["roles"] and not vpn_open:
+            # Without it the endpoint the targets make would be closed to the clients.
+            raise PlanError(
+                f"{where}: role {VPN_ROLE} needs port {VPN_KEY} with source any "
+                "(its clients connect from outside the Kommune's network)"
+            )
         names = [v["name"] for v in svc["volumes"]]
         if len(names) != len(set(names)):
             raise PlanError(f"{where}: volume names must be unique")

@@ -3,7 +3,10 @@
 The program that the driver runs inline for a stack (one per AGS) is `program()`: it turns the
 desired state (contract 1) into a TenantPlan, lets the chosen target build it under one
 KommuneTenant component and exports contract 2 (without deployed_at, which the driver adds)
-plus the Kommune's SSH private key as a secret.
+plus the Kommune's SSH private key and, where backups go to object storage, the backup
+credential, both as secrets. Secrets are outputs of their own, never part of `outputs` (a
+secret inside it would make all of contract 2 a secret, and the driver writes `outputs` to a
+plain file).
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ from stacks.targets.base import ServerHandle, Target
 OUTPUTS_SCHEMA_VERSION = 1
 
 
+BACKUP_CREDENTIAL_OUTPUT = "backup_credential"
+
+
 class KommuneTenant(pulumi.ComponentResource):
     outputs: pulumi.Output[dict[str, Any]]
+    # {auth_url, region (optional), id, secret}; None where backups do not use object storage.
+    backup_credential: pulumi.Output[dict[str, str]] | None
 
     def __init__(
         self,
@@ -37,6 +45,9 @@ class KommuneTenant(pulumi.ComponentResource):
         }
         target.dns(plan, servers, self)
         container = target.object_storage(plan, self)
+        credential = target.object_storage_credential(plan, self)
+        # Secret whatever the target did: it is a password for the Kommune's backups.
+        self.backup_credential = None if credential is None else pulumi.Output.secret(credential)
         self.outputs = pulumi.Output.all(
             network=network.name,
             servers=[self._server_output(plan, name, h) for name, h in servers.items()],
@@ -55,6 +66,8 @@ class KommuneTenant(pulumi.ComponentResource):
             published=handle.published_ports,
             metrics_host=handle.metrics_host,
             metrics_port=handle.metrics_port,
+            vpn_host=handle.vpn_host,
+            vpn_port=handle.vpn_port,
         ).apply(
             lambda v: {
                 "name": spec.instance,
@@ -70,6 +83,7 @@ class KommuneTenant(pulumi.ComponentResource):
                 },
                 "published_ports": {k: int(p) for k, p in (v["published"] or {}).items()},
                 **KommuneTenant._metrics(v["metrics_host"], v["metrics_port"], handle),
+                **KommuneTenant._vpn_endpoint(v["vpn_host"], v["vpn_port"]),
                 "volumes": [
                     {"name": vol.name, "mount": vol.mount, "size_bytes": vol.size_bytes}
                     for vol in spec.volumes
@@ -90,6 +104,13 @@ class KommuneTenant(pulumi.ComponentResource):
                 "sources": list(handle.metrics_sources),
             }
         }
+
+    @staticmethod
+    def _vpn_endpoint(host: str | None, port: Any) -> dict[str, Any]:
+        """Where VPN clients connect (the inventory's basisit_vpn_endpoint); VPN servers only."""
+        if host is None or port is None:
+            return {}
+        return {"vpn_endpoint": {"host": host, "port": int(port)}}
 
     @staticmethod
     def _document(plan: TenantPlan, target: Target, v: dict[str, Any]) -> dict[str, Any]:
@@ -130,5 +151,7 @@ def program(
         pulumi.export("outputs", tenant.outputs)
         if ssh_private_key is not None:
             pulumi.export("ssh_private_key", pulumi.Output.secret(ssh_private_key))
+        if tenant.backup_credential is not None:
+            pulumi.export(BACKUP_CREDENTIAL_OUTPUT, tenant.backup_credential)
 
     return run

@@ -1,8 +1,8 @@
 """The one small interface every target implements.
 
 KommuneTenant calls these in order: tenancy, network, one server per ServerSpec, dns,
-object_storage. A target creates its resources as children of the tenant (``parent``) and
-hands back what the stack outputs (contract 2) need.
+object_storage, object_storage_credential. A target creates its resources as children of the
+tenant (``parent``) and hands back what the stack outputs (contract 2) need.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class ServerHandle:
     metrics_host: pulumi.Input[str] | None = None
     metrics_port: pulumi.Input[int] | None = None
     metrics_sources: list[str] = field(default_factory=list)
+    # VPN servers only: where the VPN clients reach the WireGuard port, from outside the
+    # Kommune's network (local: a 127.0.0.1 port; openstack: a floating IP).
+    vpn_host: pulumi.Input[str] | None = None
+    vpn_port: pulumi.Input[int] | None = None
 
 
 class Target(ABC):
@@ -67,6 +71,13 @@ class Target(ABC):
 
     def object_storage(self, plan: TenantPlan, parent: pulumi.Resource) -> pulumi.Input[str] | None:
         """The container name for backups, or None where backups go elsewhere."""
+        return None
+
+    def object_storage_credential(
+        self, plan: TenantPlan, parent: pulumi.Resource
+    ) -> pulumi.Output[dict[str, str]] | None:
+        """What the backup clients log in to the object storage with ({auth_url, region
+        (optional), id, secret}), as a secret Output; None where backups go elsewhere."""
         return None
 
     @staticmethod

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi.dynamic as dyn
 
-from stacks.model import METRICS_KEY, ServerSpec, TenantPlan
+from stacks.model import METRICS_KEY, VPN_KEY, ServerSpec, TenantPlan
 from stacks.targets.base import NetworkHandle, ServerHandle, Target
 
 DEFAULT_IMAGE = "localhost/basisit-base:bookworm"
@@ -647,4 +647,8 @@ class LocalTarget(Target):
             metrics_host="127.0.0.1",
             metrics_port=spec.published[METRICS_KEY],
             metrics_sources=[plan.gateway],
+            # Like every service port, WireGuard's UDP port is published on 127.0.0.1 only:
+            # on this target the VPN's clients are on this machine.
+            vpn_host="127.0.0.1" if spec.vpn else None,
+            vpn_port=spec.published[VPN_KEY] if spec.vpn else None,
         )

@@ -4,10 +4,13 @@ Per Kommune: a project with the operators' group assigned, quotas summed from th
 network/subnet in the Kommune's /24 with a router, one security group per server that lets in
 only the desired state's ports (plus management from the operators' network), servers with
 SCS flavors and the standard image, volumes, a DNS zone with records and an object storage
-container for every service that wants one.
+container for every service that wants one, with one application credential per Kommune for
+the backups into it (see OpenStackTarget.object_storage_credential).
 
 Isolation: a security group rule with source "kommune" admits the Kommune's own /24 and
-nothing else; ingress has no 0.0.0.0/0 rule unless the catalog says "any"; the node exporter
+nothing else; ingress has no 0.0.0.0/0 rule unless the catalog says "any"; the only address
+reachable from outside is the floating IP of a VPN server (role wireguard), whose group admits
+from anywhere only what the catalog's VPN service opens, WireGuard's UDP port; the node exporter
 (the Prometheus scrape target, the server's private address:9100) is open to the monitoring
 network only (BASISIT_OS_MONITORING_CIDR, by default the operators' network). Projects are
 created with the admin provider; everything inside a project with a provider scoped to it.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import urllib.parse
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +35,7 @@ with warnings.catch_warnings():
 from stacks.model import (
     METRICS_PORT,
     SSH_PORT,
+    VPN_PORT,
     PlanError,
     ServerSpec,
     TenantPlan,
@@ -44,6 +49,13 @@ EGRESS_WEB_PORTS = (80, 443)
 DEFAULT_GROUP_RULES = 4
 # Router interface and DHCP port besides one port per server.
 INFRA_PORTS = 2
+# What restic's swift backend does (keystone login aside): on the container, check that it
+# exists and list its objects; on objects, read, write and (prune) delete. No POST (metadata,
+# ACLs), no PUT/DELETE of the container itself.
+BACKUP_CONTAINER_METHODS = ("GET", "HEAD")
+BACKUP_OBJECT_METHODS = ("GET", "HEAD", "PUT", "DELETE")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,29 @@ class OpenStackSettings:
     dns_email: str = "hostmaster@ego-saar.example"
     dns_resolvers: tuple[str, ...] = ()
     ssh_user: str = "debian"
+    # Keystone's public v3 URL as the servers reach it, and the region: what the backup
+    # credential of a Kommune with object storage logs in with (OS_AUTH_URL, OS_REGION_NAME).
+    auth_url: str = ""
+    region: str = ""
+    # Roles the backup credential holds in the Kommune's project: those the object store
+    # accepts for reading and writing a container (Swift's operator_roles, RGW's accepted roles).
+    backup_roles: tuple[str, ...] = ("member",)
+    # Bind the backup credential to its containers' object-store paths with Keystone access
+    # rules. Off only for an object store that cannot check them (Ceph RGW refuses such tokens).
+    backup_access_rules: bool = True
+
+    def backup_auth_url(self) -> str:
+        """BASISIT_OS_AUTH_URL, checked: a Kommune with object storage needs it."""
+        url = self.auth_url.strip()
+        if not url:
+            raise PlanError(
+                "BASISIT_OS_AUTH_URL is not set: backups into object storage log in to "
+                "Keystone there (e.g. https://keystone.example:5000/v3)"
+            )
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise PlanError(f"BASISIT_OS_AUTH_URL={url!r}: not an http(s) URL")
+        return url
 
     @property
     def scrapers(self) -> str:
@@ -85,6 +120,14 @@ class OpenStackSettings:
                 return default
             return tuple(x.strip() for x in raw.split(",") if x.strip())
 
+        def get_bool(key: str, default: bool) -> bool:
+            raw = (env.get(f"BASISIT_OS_{key}") or "").strip().lower()
+            if not raw:
+                return default
+            if raw not in _TRUE + _FALSE:
+                raise PlanError(f"BASISIT_OS_{key}={raw!r}: use one of {', '.join(_TRUE + _FALSE)}")
+            return raw in _TRUE
+
         return cls(
             cloud=get("CLOUD", base.cloud),
             domain_id=get("DOMAIN_ID", base.domain_id),
@@ -97,6 +140,10 @@ class OpenStackSettings:
             dns_email=get("DNS_EMAIL", base.dns_email),
             dns_resolvers=get_list("DNS_RESOLVERS", base.dns_resolvers),
             ssh_user=get("SSH_USER", base.ssh_user),
+            auth_url=get("AUTH_URL", base.auth_url),
+            region=get("REGION", base.region),
+            backup_roles=get_list("BACKUP_ROLES", base.backup_roles),
+            backup_access_rules=get_bool("BACKUP_ACCESS_RULES", base.backup_access_rules),
         )
 
 
@@ -170,7 +217,8 @@ def quotas(plan: TenantPlan, settings: OpenStackSettings) -> dict[str, dict[str,
             "subnet": 1,
             "router": 1,
             "port": len(servers) + INFRA_PORTS,
-            "floatingip": 0,
+            # One per VPN server: its endpoint for clients outside the Kommune's network.
+            "floatingip": sum(1 for s in servers if s.vpn),
             "security_group": len(servers) + 1,
             "security_group_rule": rules + DEFAULT_GROUP_RULES,
             "subnetpool": 0,
@@ -197,6 +245,7 @@ class OpenStackTarget(Target):
         self.project: openstack.identity.Project | None = None
         self.keypair: openstack.compute.Keypair | None = None
         self.network_id: pulumi.Output[str] | None = None
+        self.subnet_id: pulumi.Output[str] | None = None
 
     def _opts(self, parent: pulumi.Resource, **kw: Any) -> pulumi.ResourceOptions:
         assert self.scoped is not None
@@ -312,6 +361,7 @@ class OpenStackTarget(Target):
             opts=self._opts(parent),
         )
         self.network_id = net.id
+        self.subnet_id = subnet.id
         return NetworkHandle(name=net.name, resource=net, depends_on=[subnet, iface])
 
     def server(
@@ -345,15 +395,20 @@ class OpenStackTarget(Target):
                 opts=self._opts(group),
             )
         assert self.keypair is not None and self.network_id is not None
+        # A VPN server's port is made beforehand, so its floating IP is bound to that port (and
+        # stays bound when the server is replaced); its security group then sits on the port.
+        port = self._vpn_port(plan, spec, group, tags, network, parent) if spec.vpn else None
         instance = openstack.compute.Instance(
             f"{base}-server",
             name=spec.instance,
             flavor_name=spec.flavor,
             image_name=self.settings.image,
             key_pair=self.keypair.name,
-            security_groups=[group.name],
+            security_groups=None if port is not None else [group.name],
             networks=[
-                openstack.compute.InstanceNetworkArgs(
+                openstack.compute.InstanceNetworkArgs(port=port.id)
+                if port is not None
+                else openstack.compute.InstanceNetworkArgs(
                     uuid=self.network_id, fixed_ip_v4=spec.address
                 )
             ],
@@ -386,6 +441,9 @@ class OpenStackTarget(Target):
                 volume_id=volume.id,
                 opts=self._opts(parent),
             )
+        vpn_host = None
+        if port is not None:
+            vpn_host = self._vpn_address(plan, spec, port, tags, network, parent)
         return ServerHandle(
             ssh_host=spec.address,
             ssh_port=SSH_PORT,
@@ -394,7 +452,60 @@ class OpenStackTarget(Target):
             metrics_host=spec.address,
             metrics_port=METRICS_PORT,
             metrics_sources=[self.settings.scrapers],
+            vpn_host=vpn_host,
+            vpn_port=None if port is None else VPN_PORT,
         )
+
+    def _vpn_port(
+        self,
+        plan: TenantPlan,
+        spec: ServerSpec,
+        group: openstack.networking.SecGroup,
+        tags: list[str],
+        network: NetworkHandle,
+        parent: pulumi.Resource,
+    ) -> openstack.networking.Port:
+        """The VPN server's port in the Kommune's network, at the server's fixed address."""
+        assert self.network_id is not None and self.subnet_id is not None
+        base = f"{plan.resource_base}-{spec.instance}"
+        return openstack.networking.Port(
+            f"{base}-port",
+            name=base,
+            network_id=self.network_id,
+            admin_state_up=True,
+            fixed_ips=[
+                openstack.networking.PortFixedIpArgs(
+                    subnet_id=self.subnet_id, ip_address=spec.address
+                )
+            ],
+            security_group_ids=[group.id],
+            tags=tags,
+            opts=self._opts(parent, depends_on=network.depends_on),
+        )
+
+    def _vpn_address(
+        self,
+        plan: TenantPlan,
+        spec: ServerSpec,
+        port: openstack.networking.Port,
+        tags: list[str],
+        network: NetworkHandle,
+        parent: pulumi.Resource,
+    ) -> pulumi.Output[str]:
+        """A floating IP from the external network on the VPN server's port: the endpoint
+        the Kommune's VPN clients connect to. The quota allows exactly one per VPN server; the
+        port's security group admits from anywhere only WireGuard's UDP port (the catalog's)."""
+        fip = openstack.networking.FloatingIp(
+            f"{plan.resource_base}-{spec.instance}-fip",
+            pool=self.settings.external_network,
+            port_id=port.id,
+            fixed_ip=spec.address,
+            description=f"VPN endpoint of {spec.instance} (AGS {plan.ags})",
+            tags=tags,
+            # Neutron binds a floating IP only to a subnet that has a router to its network.
+            opts=self._opts(parent, depends_on=network.depends_on),
+        )
+        return fip.address
 
     def dns(
         self,
@@ -421,6 +532,10 @@ class OpenStackTarget(Target):
                 opts=self._opts(zone),
             )
 
+    @staticmethod
+    def container_name(plan: TenantPlan, instance: str) -> str:
+        return f"{plan.resource_base}-{instance}"
+
     def object_storage(self, plan: TenantPlan, parent: pulumi.Resource) -> pulumi.Input[str] | None:
         names: list[pulumi.Output[str]] = []
         for instance in plan.object_storage:
@@ -429,9 +544,77 @@ class OpenStackTarget(Target):
             )
             container = openstack.objectstorage.Container(
                 f"{plan.resource_base}-{instance}-objects",
-                name=f"{plan.resource_base}-{instance}",
+                name=self.container_name(plan, instance),
                 metadata={"ags": plan.ags, "catalog_service": service, "instance": instance},
                 opts=self._opts(parent),
             )
             names.append(container.name)
         return names[0] if names else None
+
+    def object_storage_credential(
+        self, plan: TenantPlan, parent: pulumi.Resource
+    ) -> pulumi.Output[dict[str, str]] | None:
+        """One Keystone application credential per Kommune with object storage: what the
+        Kommune's backup clients (restic) log in with. A secret output.
+
+        Privilege, as little as works:
+        - Created with the provider scoped to the Kommune's project, so it is bound to that
+          project alone: it can never reach another Kommune's containers.
+        - Its roles are only BASISIT_OS_BACKUP_ROLES (default member), not all roles of its
+          owner; unrestricted=False, so it cannot make further credentials or trusts.
+        - Access rules (BASISIT_OS_BACKUP_ACCESS_RULES, default on) narrow it further to the
+          object-store API of the Kommune's own containers: GET/HEAD on the container, GET/HEAD/
+          PUT/DELETE on its objects. Nothing else in the project (servers, volumes, networks,
+          other containers, container ACLs) is reachable with it.
+        - Owner: the deploy identity that creates everything inside the project; this target
+          has no per-tenant service user. Keystone lets a user make application credentials only
+          for itself, so a dedicated backup user would need a password of its own, stored and
+          used by every deploy, while the credential could do no less than it does with the
+          rules above. Consequence: the deploy identity must hold the backup roles in the
+          project (e.g. through an inherited domain assignment), and the credential stops
+          working if that identity loses them.
+        - The secret is generated by Keystone and kept by the provider as a secret output
+          (encrypted in the state); no expiry, replace the resource to rotate it.
+        """
+        if not plan.object_storage:
+            return None
+        s = self.settings
+        auth_url = s.backup_auth_url()
+        if not s.backup_roles:
+            raise PlanError("BASISIT_OS_BACKUP_ROLES is empty: the backup credential needs a role")
+        rules: list[openstack.identity.ApplicationCredentialAccessRuleArgs] = []
+        if s.backup_access_rules:
+            for instance in plan.object_storage:
+                # The account segment ("AUTH_<project id>", prefix set by the operator of the
+                # object store) is a wildcard: the project-scoped token reaches no other account.
+                container = f"/v1/*/{self.container_name(plan, instance)}"
+                rules.extend(
+                    openstack.identity.ApplicationCredentialAccessRuleArgs(
+                        service="object-store", method=method, path=path
+                    )
+                    for path, methods in (
+                        (container, BACKUP_CONTAINER_METHODS),
+                        (f"{container}/**", BACKUP_OBJECT_METHODS),
+                    )
+                    for method in methods
+                )
+        credential = openstack.identity.ApplicationCredential(
+            f"{plan.resource_base}-backup-credential",
+            name=f"{plan.resource_base}-backup",
+            description=f"Basis-IT backups (restic) of AGS {plan.ags} into its object storage",
+            roles=list(s.backup_roles),
+            unrestricted=False,
+            access_rules=rules or None,
+            opts=self._opts(parent),
+        )
+        region = s.region.strip()
+        return pulumi.Output.secret(
+            pulumi.Output.all(id=credential.id, secret=credential.secret).apply(
+                lambda v: {
+                    "auth_url": auth_url,
+                    **({"region": region} if region else {}),
+                    "id": v["id"],
+                    "secret": v["secret"],
+                }
+            )
+        )

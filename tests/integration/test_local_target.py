@@ -82,6 +82,10 @@ def desired_a() -> dict[str, Any]:
                 volumes=[{"name": "share", "size_gib": 0.0625, "mount": "/srv/samba",
                           "fixed_size": True}],
             ),
+            _service(
+                "vpn", "vpn", 3, roles=["wireguard"], parameters={"peers": ["aussenstelle"]},
+                ports=[{"port": 51820, "protocol": "udp", "source": "any"}],
+            ),
         ],
     }  # fmt: skip
 
@@ -159,7 +163,7 @@ def private_key(ags: str) -> str:
 
 def force_cleanup(data: Path) -> None:
     """Whatever a failed test left behind: only this module's own names and mounts."""
-    for ags, instances in ((A, ["dns", "dateiablage"]), (B, ["sicherung"]), (C, ["dns"])):
+    for ags, instances in ((A, ["dns", "dateiablage", "vpn"]), (B, ["sicherung"]), (C, ["dns"])):
         for instance in instances:
             podman("rm", "-f", "-t", "1", container(ags, instance), check=False)
         podman("network", "rm", f"{PREFIX}-{ags}", check=False)
@@ -299,6 +303,44 @@ def test_node_exporter_port_is_published_on_loopback_only(deployed_a: dict[str, 
     assert len(set(ports)) == len(ports)
 
 
+def test_vpn_endpoint_is_the_udp_port_on_loopback(deployed_a: dict[str, Any]) -> None:
+    """Contract 2's VPN endpoint is WireGuard's 51820/udp, published on 127.0.0.1 only, and a
+    datagram sent there arrives at the VPN server's port (answered by a stand-in listener)."""
+    servers = {s["name"]: s for s in deployed_a["outputs"]["servers"]}
+    assert [n for n, s in servers.items() if "vpn_endpoint" in s] == ["vpn"]
+    endpoint = servers["vpn"]["vpn_endpoint"]
+    port = servers["vpn"]["published_ports"]["51820/udp"]
+    assert endpoint == {"host": "127.0.0.1", "port": port}
+    assert podman("port", container(A, "vpn"), "51820/udp").stdout.split() == [f"127.0.0.1:{port}"]
+    listening = subprocess.run(
+        ["ss", "-Huln", f"sport = :{port}"], capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.split("\n")  # fmt: skip
+    assert {line.split()[3] for line in listening if line.strip()} == {f"127.0.0.1:{port}"}
+    echo = (
+        "import socket\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "s.bind(('0.0.0.0', 51820))\n"
+        "s.settimeout(20)\n"
+        "data, peer = s.recvfrom(64)\n"
+        "s.sendto(b'vpn:' + data, peer)\n"
+    )
+    listener = subprocess.Popen(["podman", "exec", container(A, "vpn"), "python3", "-c", echo])
+    try:
+        reply = b""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(1)
+            for _ in range(15):  # the listener needs a moment to bind
+                client.sendto(b"ping", (endpoint["host"], endpoint["port"]))
+                try:
+                    reply = client.recv(64)
+                    break
+                except TimeoutError:
+                    continue
+        assert reply == b"vpn:ping"
+    finally:
+        listener.wait(timeout=30)
+
+
 def test_sshd_answers_with_the_kommune_key(deployed_a: dict[str, Any], data_dir: Path) -> None:
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(private_key(A)))
     for server in deployed_a["outputs"]["servers"]:
@@ -343,9 +385,10 @@ def test_outputs_file_is_contract_2(deployed_a: dict[str, Any], data_dir: Path) 
     assert doc["network"] == {"name": f"{PREFIX}-{A}", "cidr": "10.27.133.0/24",
                               "gateway": "10.27.133.1"}  # fmt: skip
     by_name = {s["name"]: s for s in doc["servers"]}
-    assert set(by_name) == {"dns", "dateiablage"}
+    assert set(by_name) == {"dns", "dateiablage", "vpn"}
     assert by_name["dns"]["address"] == "10.27.133.10"
     assert by_name["dateiablage"]["address"] == "10.27.133.11"
+    assert by_name["vpn"]["address"] == "10.27.133.12"
     assert set(by_name["dns"]["published_ports"]) == {"53/udp", "53/tcp", "9100/tcp"}
     assert doc["kommune"] == {"name": "Testdorf", "slug": "testdorf"}
     assert by_name["dateiablage"]["volumes"] == [
@@ -354,6 +397,7 @@ def test_outputs_file_is_contract_2(deployed_a: dict[str, Any], data_dir: Path) 
     assert {(r["name"], r["value"]) for r in doc["dns"]["records"]} == {
         ("dns", "10.27.133.10"),
         ("dateiablage", "10.27.133.11"),
+        ("vpn", "10.27.133.12"),
     }
 
 

@@ -256,3 +256,116 @@ def test_servers_with_a_known_host_key_are_checked_strictly(outputs, desired) ->
     outputs["servers"][1]["ssh"]["host_key"] = "garbage"
     with pytest.raises(InventoryError, match=r"server 'dateiablage': ssh\.host_key 'garbage'"):
         inv.known_hosts_text(outputs)
+
+
+# -- the VPN endpoint ------------------------------------------------------------------------
+
+VPN_SERVICE: dict[str, Any] = {
+    "instance": "vpn",
+    "service": "vpn",
+    "service_version": 1,
+    "plan": "S",
+    "status": "approved",
+    "request_id": 4,
+    "schutzbedarf": "normal",
+    "parameters": {"peers": ["aussenstelle"]},
+    "roles": ["wireguard"],
+    "depends_on": [],
+    "server": {"flavor": "SCS-1V-2-10s", "vcpus": 1, "ram_mib": 2048, "disk_gib": 10},
+    "volumes": [],
+    "ports": [{"port": 51820, "protocol": "udp", "source": "any"}],
+    "object_storage": False,
+}
+
+
+def _add_vpn(outputs: dict[str, Any], desired: dict[str, Any], server: dict[str, Any]) -> None:
+    desired["services"].append(copy.deepcopy(VPN_SERVICE))
+    outputs["servers"].append(
+        {
+            "name": "vpn",
+            "instance": "vpn",
+            "services": ["vpn"],
+            "roles": ["wireguard"],
+            "address": "10.24.118.13",
+            "volumes": [],
+            **server,
+        }
+    )
+
+
+def test_vpn_endpoint_of_a_local_kommune(data_dir: Path, outputs, desired) -> None:
+    """Local target: the WireGuard port published on 127.0.0.1, as contract 2 names it."""
+    _add_vpn(
+        outputs,
+        desired,
+        {
+            "ssh": {"host": "127.0.0.1", "port": 42007, "user": "root"},
+            "published_ports": {"51820/udp": 42108, "9100/tcp": 42109},
+            "vpn_endpoint": {"host": "127.0.0.1", "port": 42108},
+        },
+    )
+    _write_outputs(data_dir, json.dumps(outputs))
+    inventory = inv.build_inventory(inv.load_outputs(AGS), desired)
+    hosts = inventory["all"]["hosts"]
+    assert hosts["vpn"]["basisit_vpn_endpoint"] == "127.0.0.1:42108"
+    assert _members(inventory, "wireguard") == ["vpn"]
+    # Only the VPN server has one; the others' plays never see the variable.
+    assert [h for h, hv in hosts.items() if "basisit_vpn_endpoint" in hv] == ["vpn"]
+
+
+def test_vpn_endpoint_of_an_openstack_kommune(data_dir: Path, outputs, desired) -> None:
+    """openstack: the VPN server's floating IP and WireGuard's own port."""
+    outputs["target"] = "openstack"
+    for server in outputs["servers"]:
+        server["ssh"] = {"host": server["address"], "port": 22, "user": "debian"}
+        server.pop("published_ports")
+    _add_vpn(
+        outputs,
+        desired,
+        {
+            "ssh": {"host": "10.24.118.13", "port": 22, "user": "debian"},
+            "vpn_endpoint": {"host": "203.0.113.57", "port": 51820},
+        },
+    )
+    _write_outputs(data_dir, json.dumps(outputs))
+    inventory = inv.build_inventory(inv.load_outputs(AGS), desired)
+    assert inventory["all"]["hosts"]["vpn"]["basisit_vpn_endpoint"] == "203.0.113.57:51820"
+    assert inv.vpn_endpoint({"host": "2001:db8::7", "port": 51820}) == "[2001:db8::7]:51820"
+
+
+def test_no_vpn_endpoint_without_a_vpn_server(outputs, desired) -> None:
+    hosts = inv.build_inventory(outputs, desired)["all"]["hosts"]
+    assert all("basisit_vpn_endpoint" not in hv for hv in hosts.values())
+
+
+def test_a_broken_vpn_endpoint_is_refused_naming_the_field(data_dir: Path, outputs) -> None:
+    outputs["servers"][0]["vpn_endpoint"] = {"host": "127.0.0.1", "port": 0}
+    outputs["servers"][1]["vpn_endpoint"] = {"host": "127.0.0.1"}
+    _write_outputs(data_dir, json.dumps(outputs))
+    with pytest.raises(OutputsError) as exc:
+        inv.load_outputs(AGS)
+    message = str(exc.value)
+    assert "servers[0].vpn_endpoint.port: 0 is less than the minimum of 1" in message
+    assert "servers[1].vpn_endpoint: 'port' is a required property" in message
+
+
+def test_ansible_hands_the_vpn_endpoint_to_the_vpn_server(outputs, desired, tmp_path) -> None:
+    _add_vpn(
+        outputs,
+        desired,
+        {
+            "ssh": {"host": "127.0.0.1", "port": 42007, "user": "root"},
+            "vpn_endpoint": {"host": "127.0.0.1", "port": 42108},
+        },
+    )
+    path = tmp_path / "hosts.json"
+    path.write_text(json.dumps(inv.build_inventory(outputs, desired)))
+    listing = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(path), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    parsed = json.loads(listing.stdout)
+    assert parsed["wireguard"]["hosts"] == ["vpn"]
+    assert parsed["_meta"]["hostvars"]["vpn"]["basisit_vpn_endpoint"] == "127.0.0.1:42108"

@@ -6,9 +6,11 @@ program registers with its inputs, and the tests check isolation, quotas, ranges
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import ipaddress
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,17 @@ from stacks.targets.openstack import OpenStackSettings, OpenStackTarget
 from stacks.tenant import KommuneTenant
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "desired-state-10046118.yaml"
+AUTH_URL = "https://keystone.ego-saar.example:5000/v3"
 SETTINGS = OpenStackSettings(
     operators_group="ego-saar-ops",
     operator_roles=("member", "load-balancer_member"),
     image="Debian 12 (SCS)",
     operators_cidr="172.31.250.0/24",
+    auth_url=AUTH_URL,
+    region="RegionOne",
 )
+CREDENTIAL = "openstack:identity/applicationCredential:ApplicationCredential"
+FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForMocksOnly basisit-test"
 
 
@@ -45,13 +52,24 @@ class Registered:
 class Recorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Registered] = []
+        self.floating_addresses: dict[str, str] = {}  # resource name -> allocated address
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         rid = f"id-{args.name}"
         self.resources.append(
             Registered(args.typ, args.name, dict(args.inputs), args.provider or "", rid)
         )
-        return rid, dict(args.inputs)
+        state = dict(args.inputs)
+        if args.typ == CREDENTIAL:
+            # As Keystone does: the secret is generated when none is given, and the credential
+            # belongs to the project the provider's token is scoped to.
+            state["secret"] = f"keystone-made-secret-of-{args.name}"
+            state["projectId"] = self.provider_of(args.provider or "").inputs.get("tenantId")
+        if args.typ == FLOATING_IP:
+            # As Neutron does: the address comes from the external network's pool.
+            state["address"] = f"203.0.113.{len(self.of(FLOATING_IP))}"
+            self.floating_addresses[args.name] = state["address"]
+        return rid, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         name = args.args.get("name")
@@ -65,6 +83,12 @@ class Recorder(pulumi.runtime.Mocks):
 
     def of(self, typ: str) -> list[Registered]:
         return [r for r in self.resources if r.typ == typ]
+
+    def provider_of(self, ref: str) -> Registered:
+        """The provider resource a resource was created with ("<urn>::<id>")."""
+        rid = ref.rsplit("::", 1)[-1]
+        (found,) = [r for r in self.of("pulumi:providers:openstack") if r.id == rid]
+        return found
 
     def one(self, typ: str) -> Registered:
         found = self.of(typ)
@@ -369,3 +393,311 @@ def test_scrape_targets_of_an_openstack_kommune(tholey) -> None:
         "catalog_service": "dns",
         "__metrics_path__": "/metrics",
     }
+
+
+# -- the backup credential ---------------------------------------------------------------------
+
+
+def run_stack(
+    desired: dict[str, Any], settings: OpenStackSettings = SETTINGS
+) -> tuple[Recorder, dict[str, tuple[Any, bool]]]:
+    """The inline program as the driver runs it; every stack output with whether it is secret."""
+    from pulumi.runtime.settings import get_root_resource
+
+    from stacks import tenant
+
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="basisit", stack=desired["ags"], preview=False)
+    hosts = addressing.assign_hosts([s["instance"] for s in desired["services"] if s["server"]], {})
+    exported: dict[str, tuple[Any, bool]] = {}
+    root = get_root_resource()
+    assert root is not None
+    # set_mocks keeps the root stack of the process's first run: start without its exports.
+    root.outputs.clear()  # type: ignore[attr-defined]
+
+    async def collect() -> None:
+        for name, value in root.outputs.items():  # type: ignore[attr-defined]
+            out = pulumi.Output.from_input(value)
+            exported[name] = (await out.future(), await out.is_secret())
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        tenant.program(
+            desired,
+            target="openstack",
+            settings=settings,
+            hosts=hosts,
+            ports=None,
+            prefix="basisit",
+            ssh_public_key=PUBKEY,
+            ssh_private_key=None,
+        )()
+        return asyncio.ensure_future(collect())
+
+    program()
+    return recorder, exported
+
+
+def access_rules(credential: Registered) -> set[tuple[str, str, str]]:
+    rules = credential.inputs.get("accessRules", [])
+    return {(r["service"], r["method"], r["path"]) for r in rules}
+
+
+def test_backup_credential_in_the_kommunes_project_for_its_container_only(tholey) -> None:
+    rec, _ = tholey
+    credential = rec.one(CREDENTIAL)
+    project = rec.one("openstack:identity/project:Project")
+    # Made with the provider scoped to the Kommune's project: Keystone binds it to that project.
+    provider = rec.provider_of(credential.provider)
+    assert provider.name == "basisit-10046118-scoped"
+    assert provider.inputs["tenantId"] == project.id
+    assert credential.inputs["name"] == "basisit-10046118-backup"
+    assert credential.inputs["unrestricted"] is False
+    assert credential.inputs["roles"] == ["member"]  # not every role its owner has
+    assert "secret" not in credential.inputs  # Keystone generates it; never in the program
+    container = rec.one("openstack:objectstorage/container:Container").inputs["name"]
+    assert container == "basisit-10046118-sicherung"
+    assert access_rules(credential) == {
+        ("object-store", "GET", f"/v1/*/{container}"),
+        ("object-store", "HEAD", f"/v1/*/{container}"),
+        ("object-store", "GET", f"/v1/*/{container}/**"),
+        ("object-store", "HEAD", f"/v1/*/{container}/**"),
+        ("object-store", "PUT", f"/v1/*/{container}/**"),
+        ("object-store", "DELETE", f"/v1/*/{container}/**"),
+    }
+
+
+def test_backup_credential_is_a_secret_stack_output_apart_from_contract_2() -> None:
+    rec, exported = run_stack(load_fixture())
+    value, secret = exported["backup_credential"]
+    assert secret is True
+    assert value == {
+        "auth_url": AUTH_URL,
+        "region": "RegionOne",
+        "id": "id-basisit-10046118-backup-credential",
+        "secret": "keystone-made-secret-of-basisit-10046118-backup-credential",
+    }
+    contract, contract_secret = exported["outputs"]
+    assert contract_secret is False  # a plain file for inventory and scrape targets
+    assert value["secret"] not in json.dumps(contract)
+    assert value["id"] not in json.dumps(contract)
+    assert contract["object_storage"] == {"container": "basisit-10046118-sicherung"}
+    assert outputs.problems(outputs.document(contract)) == []
+    # The credential is the project's, the one the container is in.
+    project = rec.one("openstack:identity/project:Project")
+    assert rec.one(CREDENTIAL).id == value["id"]
+    assert rec.provider_of(rec.one(CREDENTIAL).provider).inputs["tenantId"] == project.id
+
+
+def test_no_backup_credential_without_object_storage() -> None:
+    desired = load_fixture()
+    desired["services"] = [s for s in desired["services"] if s["service"] != "backup"]
+    rec, exported = run_stack(desired)
+    assert rec.of(CREDENTIAL) == []
+    assert rec.of("openstack:objectstorage/container:Container") == []
+    assert "backup_credential" not in exported
+    assert exported["outputs"][0]["object_storage"] is None
+    # Without object storage Keystone's URL is not needed at all.
+    rec, exported = run_stack(desired, dataclasses.replace(SETTINGS, auth_url=""))
+    assert rec.of(CREDENTIAL) == [] and "backup_credential" not in exported
+
+
+def test_one_backup_credential_per_kommune_covering_its_containers() -> None:
+    desired = load_fixture()
+    for svc in desired["services"]:
+        if svc["instance"] == "dateiablage":
+            svc["object_storage"] = True  # a second container in the same Kommune
+    rec, _ = run_program(desired)
+    containers = {c.inputs["name"] for c in rec.of("openstack:objectstorage/container:Container")}
+    assert containers == {"basisit-10046118-sicherung", "basisit-10046118-dateiablage"}
+    paths = {path for _, _, path in access_rules(rec.one(CREDENTIAL))}
+    assert paths == {f"/v1/*/{c}{tail}" for c in containers for tail in ("", "/**")}
+
+    other = load_fixture()
+    other["ags"] = "10041100"
+    other["kommune"] = {"name": "Saarbrücken", "typ": "Stadt", "kreis": "RV", "slug": "sb"}
+    other["dns_zone"] = "sb.basisit.internal."
+    rec, exported = run_stack(other)
+    credential = rec.one(CREDENTIAL)
+    assert credential.inputs["name"] == "basisit-10041100-backup"
+    assert rec.provider_of(credential.provider).inputs["tenantId"] == "id-basisit-10041100-project"
+    assert {path for _, _, path in access_rules(credential)} == {
+        "/v1/*/basisit-10041100-sicherung",
+        "/v1/*/basisit-10041100-sicherung/**",
+    }
+    assert exported["backup_credential"][1] is True
+
+
+def test_backup_credential_without_access_rules_where_the_object_store_cannot_check_them() -> None:
+    settings = dataclasses.replace(SETTINGS, backup_access_rules=False, backup_roles=("backup",))
+    rec, exported = run_stack(load_fixture(), settings)
+    credential = rec.one(CREDENTIAL)
+    assert "accessRules" not in credential.inputs
+    assert credential.inputs["roles"] == ["backup"]
+    assert credential.inputs["unrestricted"] is False
+    assert exported["backup_credential"][1] is True
+
+
+def test_backup_settings_from_the_environment() -> None:
+    settings = OpenStackSettings.from_env(
+        {
+            "BASISIT_OS_AUTH_URL": AUTH_URL,
+            "BASISIT_OS_REGION": "RegionTwo",
+            "BASISIT_OS_BACKUP_ROLES": "swiftoperator, reader",
+            "BASISIT_OS_BACKUP_ACCESS_RULES": "no",
+        }
+    )
+    assert settings.backup_auth_url() == AUTH_URL
+    assert settings.region == "RegionTwo"
+    assert settings.backup_roles == ("swiftoperator", "reader")
+    assert settings.backup_access_rules is False
+    defaults = OpenStackSettings.from_env({})
+    assert defaults.backup_roles == ("member",) and defaults.backup_access_rules is True
+    with pytest.raises(PlanError, match=r"BASISIT_OS_BACKUP_ACCESS_RULES='maybe'"):
+        OpenStackSettings.from_env({"BASISIT_OS_BACKUP_ACCESS_RULES": "maybe"})
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("", r"BASISIT_OS_AUTH_URL is not set"), ("keystone:5000", r"not an http\(s\) URL")],
+)
+def test_a_kommune_with_object_storage_needs_a_usable_auth_url(url: str, message: str) -> None:
+    with pytest.raises(PlanError, match=message):
+        run_program(load_fixture(), dataclasses.replace(SETTINGS, auth_url=url))
+
+
+# -- the VPN server's endpoint -----------------------------------------------------------------
+
+INSTANCE = "openstack:compute/instance:Instance"
+PORT = "openstack:networking/port:Port"
+ANYWHERE = "0.0.0.0/0"
+
+
+def with_vpn(*instances: str) -> dict[str, Any]:
+    """The fixture plus a VPN service (catalog vpn, plan S) per instance name."""
+    desired = load_fixture()
+    for idx, instance in enumerate(instances):
+        desired["services"].append(
+            {
+                "instance": instance,
+                "service": "vpn",
+                "service_version": 1,
+                "plan": "S",
+                "status": "approved",
+                "request_id": 10 + idx,
+                "schutzbedarf": "normal",
+                "parameters": {"peers": ["aussenstelle"]},
+                "roles": ["wireguard"],
+                "depends_on": [],
+                "server": {"flavor": "SCS-1V-2-10s", "vcpus": 1, "ram_mib": 2048, "disk_gib": 10},
+                "volumes": [],
+                "ports": [{"port": 51820, "protocol": "udp", "source": "any"}],
+                "object_storage": False,
+            }
+        )
+    return desired
+
+
+@pytest.fixture(scope="module")
+def tholey_vpn() -> tuple[Recorder, dict[str, Any]]:
+    return run_program(with_vpn("vpn"))
+
+
+def test_only_the_vpn_server_gets_a_floating_ip_bound_to_its_port(tholey_vpn) -> None:
+    rec, out = tholey_vpn
+    address = {s["name"]: s["address"] for s in out["servers"]}["vpn"]
+    (fip,) = rec.of(FLOATING_IP)
+    (port,) = rec.of(PORT)
+    assert fip.inputs["pool"] == SETTINGS.external_network
+    assert (fip.inputs["portId"], fip.inputs["fixedIp"]) == (port.id, address)
+    # The port is the VPN server's: its fixed address in the Kommune's subnet, its group.
+    assert port.inputs["networkId"] == "id-basisit-10046118-net"
+    assert port.inputs["fixedIps"] == [
+        {"subnetId": "id-basisit-10046118-subnet", "ipAddress": address}
+    ]
+    assert port.inputs["securityGroupIds"] == ["id-basisit-10046118-vpn-sg"]
+    instances = {i.inputs["name"]: i for i in rec.of(INSTANCE)}
+    assert instances["vpn"].inputs["networks"] == [{"port": port.id}]
+    # The group sits on the port; on the instance as well, Nova would apply it to no port.
+    assert "securityGroups" not in instances["vpn"].inputs
+    for name in ("dns", "dateiablage", "sicherung"):
+        (nic,) = instances[name].inputs["networks"]
+        assert "port" not in nic and nic["uuid"] == "id-basisit-10046118-net", name
+    # Both inside the Kommune's project, and bound only once the router reaches the subnet.
+    for resource in (fip, port):
+        assert resource.provider.split("::")[-2] == "basisit-10046118-scoped"
+    assert "ags=10046118" in fip.inputs["tags"] and "catalog_service=vpn" in fip.inputs["tags"]
+
+
+def test_floating_ip_quota_is_one_per_vpn_server() -> None:
+    for vpns in ((), ("vpn",), ("vpn", "vpn-zweit")):
+        rec, out = run_program(with_vpn(*vpns))
+        quota = rec.one("openstack:networking/quotaV2:QuotaV2").inputs
+        fips = rec.of(FLOATING_IP)
+        assert quota["floatingip"] == len(fips) == len(vpns), vpns
+        # Explicit ports take the slot an implicit one would: the port quota is unchanged.
+        assert quota["port"] == len(out["servers"]) + 2, vpns
+        ports = {p.id: p.inputs["securityGroupIds"] for p in rec.of(PORT)}
+        assert sorted(ports[f.inputs["portId"]][0] for f in fips) == sorted(
+            f"id-basisit-10046118-{v}-sg" for v in vpns
+        )
+
+
+def test_from_anywhere_only_wireguard_reaches_the_vpn_server(tholey_vpn) -> None:
+    rec, _ = tholey_vpn
+    anywhere = [
+        (r.inputs["securityGroupId"], r.inputs["protocol"], r.inputs["portRangeMin"])
+        for r in rec.of("openstack:networking/secGroupRule:SecGroupRule")
+        if r.inputs["direction"] == "ingress" and r.inputs["remoteIpPrefix"] == ANYWHERE
+    ]
+    assert anywhere == [("id-basisit-10046118-vpn-sg", "udp", 51820)]
+    ingress = {
+        (r["protocol"], int(r["portRangeMin"]), r["remoteIpPrefix"])
+        for r in rules_of(rec, "vpn")
+        if r["direction"] == "ingress"
+    }
+    assert ingress == {
+        ("udp", 51820, ANYWHERE),
+        ("tcp", 22, SETTINGS.operators_cidr),
+        ("tcp", 9100, SETTINGS.operators_cidr),
+    }
+
+
+def test_vpn_endpoint_in_contract_2_and_the_inventory(tholey_vpn) -> None:
+    from basisit.configure.inventory import build_inventory
+
+    rec, out = tholey_vpn
+    doc = outputs.document(out)
+    assert outputs.problems(doc) == []
+    (fip,) = rec.of(FLOATING_IP)
+    endpoints = {s["name"]: s.get("vpn_endpoint") for s in doc["servers"]}
+    assert endpoints == {
+        "dns": None,
+        "dateiablage": None,
+        "sicherung": None,
+        "vpn": {"host": rec.floating_addresses[fip.name], "port": 51820},
+    }
+    hosts = build_inventory(doc, with_vpn("vpn"))["all"]["hosts"]
+    assert hosts["vpn"]["basisit_vpn_endpoint"] == f"{rec.floating_addresses[fip.name]}:51820"
+    assert [h for h, hv in hosts.items() if "basisit_vpn_endpoint" in hv] == ["vpn"]
+
+
+def test_floating_ips_come_from_the_configured_external_network() -> None:
+    settings = dataclasses.replace(
+        SETTINGS,
+        external_network=OpenStackSettings.from_env(
+            {"BASISIT_OS_EXTERNAL_NETWORK": "ext-saar"}
+        ).external_network,
+    )
+    rec, _ = run_program(with_vpn("vpn"), settings)
+    assert rec.one(FLOATING_IP).inputs["pool"] == "ext-saar"
+    assert rec.one("openstack:networking/router:Router").inputs["externalNetworkId"] == (
+        "extnet-ext-saar"
+    )
+
+
+def test_a_vpn_server_without_its_open_udp_port_is_refused() -> None:
+    desired = with_vpn("vpn")
+    desired["services"][-1]["ports"] = [{"port": 51820, "protocol": "udp", "source": "kommune"}]
+    with pytest.raises(PlanError, match=r"instance 'vpn'.*needs port 51820/udp with source any"):
+        run_program(desired)

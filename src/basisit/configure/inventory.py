@@ -132,6 +132,12 @@ def host_roles(server: dict[str, Any], covered: dict[str, dict[str, Any]]) -> li
     return roles
 
 
+def vpn_endpoint(endpoint: dict[str, Any]) -> str:
+    """host:port as WireGuard's Endpoint takes it (an IPv6 address in brackets)."""
+    host, port = endpoint["host"], int(endpoint["port"])
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def build_inventory(
     outputs: dict[str, Any],
     desired: dict[str, Any],
@@ -200,6 +206,9 @@ def build_inventory(
         if server.get("metrics", {}).get("sources"):
             # Who scrapes the node exporter, as the server sees it (the play's firewall opening).
             hvars["basisit_monitoring_sources"] = list(server["metrics"]["sources"])
+        if server.get("vpn_endpoint"):
+            # Beyond the contract's list: where VPN clients connect (the wireguard play's input).
+            hvars["basisit_vpn_endpoint"] = vpn_endpoint(server["vpn_endpoint"])
         if server["instance"] in covered:
             # Beyond the contract's list: backup_client needs the backup's parameters
             # (retention) and instance, whose server it finds in basisit_servers.

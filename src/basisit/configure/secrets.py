@@ -112,7 +112,29 @@ class Unlocked:
                 # Short lines of a PEM key (headers, base64 tail) are not worth scrubbing.
                 if len(line) >= 16 and not line.startswith("-----"):
                     values.add(line)
+            if name.endswith(".json"):
+                values.update(_json_strings(text))
         return values
+
+
+def _json_strings(text: str) -> set[str]:
+    """The longer string values of a JSON secret (a credential file): a task that prints one
+    value shows no line of the file, so the values are scrubbed on their own."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and len(item) >= 16:
+            found.add(item)
+    return found
 
 
 def is_public(name: str) -> bool:
@@ -261,6 +283,19 @@ class SecretStore:
 
     def has(self, ags: str, name: str) -> bool:
         return self._file(ags, name).is_file()
+
+    def remove(self, ags: str, name: str) -> None:
+        """Forget one secret (nothing if it is not stored) and the folders it leaves empty."""
+        path = self._file(ags, name)
+        path.unlink(missing_ok=True)
+        kdir = self.root / ags
+        for parent in path.parents:
+            if parent == kdir or kdir not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break  # not empty
 
     def remove_all(self, ags: str) -> None:
         """Forget every secret of the Kommune, salt and modes included (it was destroyed)."""

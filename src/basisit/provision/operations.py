@@ -21,7 +21,15 @@ from typing import Any
 
 from basisit import paths
 from basisit.errors import BasisItError
-from basisit.provision import allocation, environment, locking, outputs, secrets, status
+from basisit.provision import (
+    allocation,
+    backup_credential,
+    environment,
+    locking,
+    outputs,
+    secrets,
+    status,
+)
 from basisit.provision.errors import ProvisionError, StackLocked
 from basisit.provision.events import Collector, Progress
 from basisit.provision.sources import Source
@@ -221,7 +229,8 @@ def deploy(
     refresh: bool = True,
     progress: Progress | None = None,
 ) -> Result:
-    """`pulumi up` for one Kommune, then contract 2 into <data_dir>/outputs/<ags>.json."""
+    """`pulumi up` for one Kommune, then contract 2 into <data_dir>/outputs/<ags>.json and
+    the backup credential (openstack) into the Kommune's encrypted secrets store."""
     from pulumi import automation as auto
 
     check_target(target)
@@ -264,7 +273,10 @@ def deploy(
                 )
             except auto.ConcurrentUpdateError as exc:
                 raise _locked_message(ags, exc) from None
+            # The backup credential goes into the encrypted store, contract 2 only names it.
+            marker = backup_credential.store(ags, up.outputs.get(backup_credential.OUTPUT))
             doc = outputs.document(up.outputs["outputs"].value)
+            doc = backup_credential.mark(ags, doc, marker)
             result.outputs_file = str(outputs.write(ags, doc))
             allocation.prune(ags, desired)
             result.changes = collector.counts()
@@ -328,7 +340,8 @@ def drift(ags: str, *, progress: Progress | None = None) -> Result:
 
 
 def destroy(ags: str, *, progress: Progress | None = None) -> Result:
-    """Remove everything of the Kommune: resources, stack, outputs, allocations, SSH key."""
+    """Remove everything of the Kommune: resources, stack, outputs, allocations, SSH key,
+    backup credential."""
     from pulumi import automation as auto
 
     _existing(ags)
@@ -354,6 +367,7 @@ def destroy(ags: str, *, progress: Progress | None = None) -> Result:
             outputs.remove(ags)
             allocation.release(ags)
             secrets.remove_ssh_keypair(ags)
+            backup_credential.remove(ags)
             shutil.rmtree(environment.workspace_dir(ags), ignore_errors=True)
         except Exception as exc:
             message = _error_text(exc, collector)
