@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 PREFIX = "bi-bench-cfg"
-PORTS = "49700-49899"
+PORTS = "31900-32099"
 
 # instance, service, plan, parameters (catalog defaults fill the rest)
 SERVICES = [

@@ -97,7 +97,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="bi-bench-deploy-"))
     os.environ["BASISIT_DATA_DIR"] = str(base / "data")
     os.environ["BASISIT_RESOURCE_PREFIX"] = "bi-bench"
-    os.environ["BASISIT_LOCAL_PORTS"] = "49700-49799"
+    os.environ["BASISIT_LOCAL_PORTS"] = "31800-31899"
     path = base / "desired.yaml"
     path.write_text(yaml.safe_dump(desired()))
     source = Source(path)

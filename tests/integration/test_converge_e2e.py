@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.podman, pytest.mark.pulumi, pytest.mark.slow]
 
 AGS = "10046116"  # Oberthal
 PREFIX = "bi-test-cfg"
-PORTS = "49400-49599"
+PORTS = "31200-31399"
 INSTANCES = ("dns", "datenbank", "dateiablage", "sicherung")
 
 

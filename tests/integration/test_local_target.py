@@ -36,7 +36,7 @@ A, B = "10046901", "10046902"
 # From the request database the AGS must be a real Kommune: Wadern, not used by the demo.
 C = "10042117"
 PREFIX = "bi-test-prov"
-PORTS = "49200-49399"
+PORTS = "31000-31199"
 FILL_MIB = 100  # more than the 64 MiB share holds
 
 

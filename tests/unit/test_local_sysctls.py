@@ -86,7 +86,7 @@ def server_inputs(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_only_the_vpn_server_is_created_with_ipv4_forwarding(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49700-49799")
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31600-31699")
     servers = server_inputs(desired_with_vpn())
     assert sorted(servers) == ["dateiablage", "dns", "sicherung", "vpn"]
     assert list(servers["vpn"]["sysctls"]) == [FORWARDING]

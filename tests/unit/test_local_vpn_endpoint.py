@@ -79,7 +79,7 @@ def deploy_mocked(doc: dict[str, Any]) -> tuple[Recorder, dict[str, Any]]:
 
 @pytest.fixture
 def local_ports(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49800-49899")
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31700-31799")
 
 
 def test_the_vpn_endpoint_is_the_published_udp_port(local_ports: None) -> None:

@@ -162,7 +162,7 @@ def test_recover_does_nothing_after_a_clean_run(tmp_path: Path) -> None:
 
 
 def test_ports_are_unique_across_kommunen_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49500-49599")
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31400-31499")
     first = allocation.allocate("10046118", desired(), local=True, persist=True)
     other_doc = desired() | {"ags": "10041100"}
     other = allocation.allocate("10041100", other_doc, local=True, persist=True)
@@ -180,7 +180,7 @@ def test_ports_are_unique_across_kommunen_and_kept(monkeypatch: pytest.MonkeyPat
 def test_removed_servers_keep_their_slots_until_the_deploy_succeeded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49500-49599")
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31400-31499")
     first = allocation.allocate("10046118", desired(), local=True, persist=True)
     changed = desired()
     changed["services"] = [s for s in changed["services"] if s["instance"] != "dateiablage"]
@@ -197,18 +197,51 @@ def test_removed_servers_keep_their_slots_until_the_deploy_succeeded(
 
 
 def test_plan_allocation_is_not_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49500-49599")
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31400-31499")
     allocation.allocate("10046118", desired(), local=True, persist=False)
     assert allocation.recorded("10046118") is None
 
 
+def _busy_port(low: int, high: int) -> socket.socket:
+    """A socket listening on the first free port in low-high (below the ephemeral range)."""
+    for port in range(low, high):
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen()
+        return sock
+    raise AssertionError(f"no free port in {low}-{high}")
+
+
 def test_a_port_in_use_on_loopback_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
+    with _busy_port(31400, 31480) as busy:
         port = busy.getsockname()[1]
         monkeypatch.setenv("BASISIT_LOCAL_PORTS", f"{port}-{port + 20}")
         result = allocation.allocate("10046118", desired(), local=True, persist=False)
         assert result.ports is not None and port not in result.ports.values()
+        assert min(result.ports.values()) == port + 1
+
+
+def test_ports_in_the_kernels_ephemeral_range_are_never_handed_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Any process may bind an ephemeral port for a moment (Pulumi's gRPC servers do), so a
+    # container published there could fail to start with "address already in use".
+    ephemeral = tmp_path / "ip_local_port_range"
+    ephemeral.write_text("31403\t31412\n")
+    monkeypatch.setattr(allocation, "EPHEMERAL_RANGE_FILE", ephemeral)
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31400-31439")
+    result = allocation.allocate("10046118", desired(), local=True, persist=False)
+    assert result.ports
+    assert not [p for p in result.ports.values() if 31403 <= p <= 31412]
+    assert max(result.ports.values()) >= 31413
+
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31403-31412")
+    with pytest.raises(ProvisionError, match="ephemeral range 31403-31412"):
+        allocation.allocate("10046118", desired(), local=True, persist=False)
 
 
 def test_bad_port_range_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

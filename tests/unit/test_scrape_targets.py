@@ -93,7 +93,7 @@ def store(doc: dict[str, Any]) -> Path:
 def test_every_local_server_publishes_its_exporter_on_its_own_loopback_port(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49600-49699")
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31500-31599")
     recorder, doc, alloc = local_program(desired())
     assert outputs.problems(doc) == []
     assert doc["kommune"] == {"name": "Tholey", "slug": "tholey"}
@@ -124,7 +124,7 @@ def test_every_local_server_publishes_its_exporter_on_its_own_loopback_port(
 def test_exporter_ports_are_stable_and_never_shared_between_kommunen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "49600-49699")
+    monkeypatch.setenv("BASISIT_LOCAL_PORTS", "31500-31599")
     # Tholey was deployed before servers had an exporter slot: its record lacks them.
     first = allocation.allocate("10046118", desired(), local=True, persist=True)
     assert first.ports is not None

@@ -5,7 +5,10 @@ every server also gets a port on 127.0.0.1 for sshd, one per service port and on
 exporter (the Prometheus scrape target). Ports must be unique on the machine across all
 Kommunen, so they cannot be derived from the AGS alone (58 Kommunen x several ports would
 collide in any hash); they are allocated from a range
-(BASISIT_LOCAL_PORTS, default 42000-48999) and recorded in <data_dir>/provision/allocations.json.
+(BASISIT_LOCAL_PORTS, default 24000-30999) and recorded in <data_dir>/provision/allocations.json.
+Ports in the kernel's ephemeral range (net.ipv4.ip_local_port_range) are never handed out: any
+process may take one of those for a moment (Pulumi's own gRPC servers do, while a parallel
+deploy starts containers), and a container's start would then fail with "address in use".
 The record is changed under an exclusive file lock, so parallel deploys never hand out a port
 twice. Entries of removed servers stay reserved until their deploy succeeded (prune), so a
 new server never takes the address or port of one that is still being torn down.
@@ -27,7 +30,8 @@ from basisit import addressing, paths
 from basisit.provision.errors import ProvisionError
 from stacks.model import port_slots, server_services
 
-DEFAULT_PORT_RANGE = (42000, 48999)
+DEFAULT_PORT_RANGE = (24000, 30999)
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def port_range() -> tuple[int, int]:
     try:
         low, high = (int(x) for x in raw.split("-", 1))
     except ValueError:
-        raise ProvisionError(f"BASISIT_LOCAL_PORTS={raw!r}: expected e.g. 42000-48999") from None
+        raise ProvisionError(f"BASISIT_LOCAL_PORTS={raw!r}: expected e.g. 24000-30999") from None
     if not 1024 < low <= high < 65536:
         raise ProvisionError(f"BASISIT_LOCAL_PORTS={raw!r}: needs 1024 < low <= high < 65536")
     return low, high
@@ -101,6 +105,15 @@ def _bindable(port: int, protocols: set[str]) -> bool:
     return True
 
 
+def ephemeral_range() -> tuple[int, int] | None:
+    """The kernel's range for ports bound to 0 and outgoing connections, if it can be read."""
+    try:
+        low, high = (int(x) for x in EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return None
+    return low, high
+
+
 def _slot_protocols(slot: str) -> set[str]:
     return {"udp"} if slot.endswith("/udp") else {"tcp"}
 
@@ -123,7 +136,12 @@ def allocate(ags: str, desired: dict[str, Any], *, local: bool, persist: bool) -
         if local:
             taken = {p for e in data["kommunen"].values() for p in e.get("ports", {}).values()}
             low, high = port_range()
-            candidates = iter(range(low, high + 1))
+            ephemeral = ephemeral_range()
+            candidates = iter(
+                p
+                for p in range(low, high + 1)
+                if not ephemeral or not ephemeral[0] <= p <= ephemeral[1]
+            )
             ports = {}
             for slot in port_slots(desired):
                 if slot in entry["ports"]:
@@ -136,13 +154,18 @@ def allocate(ags: str, desired: dict[str, Any], *, local: bool, persist: bool) -
                         break
                 else:
                     raise ProvisionError(
-                        f"AGS {ags}: no free port left in {low}-{high} for {slot}; "
-                        "widen BASISIT_LOCAL_PORTS"
+                        f"AGS {ags}: no free port left in {low}-{high} for {slot} "
+                        f"(outside the kernel's ephemeral range {_show(ephemeral)}); "
+                        "widen or move BASISIT_LOCAL_PORTS"
                     )
             entry["ports"] = {**entry["ports"], **ports}
         if persist:
             _save(data)
     return Allocation(hosts=hosts, ports=ports)
+
+
+def _show(span: tuple[int, int] | None) -> str:
+    return f"{span[0]}-{span[1]}" if span else "unknown"
 
 
 def prune(ags: str, desired: dict[str, Any]) -> None:
