@@ -16,6 +16,8 @@ import os
 import secrets as pysecrets
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,7 +26,7 @@ import pytest
 import yaml
 
 from basisit.configure import inventory as inv
-from basisit.configure.secrets import SecretStore
+from basisit.configure.secrets import SecretStore, Unlocked
 from basisit.provision import backup_credential, operations, outputs
 from basisit.provision.errors import ProvisionError
 from basisit.provision.sources import Source
@@ -235,15 +237,24 @@ def test_the_stack_program_and_the_driver_agree_on_the_output_name() -> None:
 # -- the configure side --------------------------------------------------------------------------
 
 
+@contextmanager
+def configure_run(
+    outputs_doc: dict[str, Any] | None = None,
+) -> Iterator[tuple[Unlocked, dict[str, Any]]]:
+    """What configure does after the deploy: the unlocked secrets dir and the inventory (from
+    the stored outputs unless others are given)."""
+    doc = outputs_doc or inv.load_outputs(AGS)
+    desired = yaml.safe_load(DESIRED.read_text())
+    with SecretStore().unlocked(AGS) as run:
+        yield run, inv.build_inventory(doc, desired, secrets_dir=str(run.secrets_dir))
+
+
 def test_a_run_gets_the_credential_in_its_secrets_dir_only(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     value = credential()
     deploy_with(monkeypatch, backup_credential=secret_output(value))
-    doc = inv.load_outputs(AGS)
-    desired = yaml.safe_load(DESIRED.read_text())
-    with SecretStore().unlocked(AGS) as run:
-        inventory = inv.build_inventory(doc, desired, secrets_dir=str(run.secrets_dir))
+    with configure_run() as (run, inventory):
         path = run.secrets_dir / "swift" / "backup_credential.json"
         assert json.loads(path.read_text()) == restic_env(value)
         assert path.stat().st_mode & 0o777 == 0o600
@@ -310,19 +321,16 @@ def test_the_play_builds_the_swift_env_from_the_secrets_dir(
 ) -> None:
     value = credential()
     deploy_with(monkeypatch, backup_credential=secret_output(value))
-    doc = inv.load_outputs(AGS)
-    desired = yaml.safe_load(DESIRED.read_text())
-    with SecretStore().unlocked(AGS) as run:
-        inventory = inv.build_inventory(doc, desired, secrets_dir=str(run.secrets_dir))
+    with configure_run() as (_, inventory):
         done = render_play_vars(tmp_path, inventory)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads((tmp_path / "env.json").read_text()) == restic_env(value)
     assert value["secret"] not in done.stdout + done.stderr
 
     # Outputs that name no credential (written before there was one): a clear stop.
+    doc = inv.load_outputs(AGS)
     doc["object_storage"].pop("credential")
-    with SecretStore().unlocked(AGS) as run:
-        inventory = inv.build_inventory(doc, desired, secrets_dir=str(run.secrets_dir))
+    with configure_run(doc) as (_, inventory):
         (tmp_path / "env.json").unlink()
         done = render_play_vars(tmp_path, inventory)
     assert done.returncode != 0

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from local_program import vpn_service
 
 from basisit.configure import inventory as inv
 from basisit.configure.errors import InventoryError, OutputsError
@@ -260,26 +261,9 @@ def test_servers_with_a_known_host_key_are_checked_strictly(outputs, desired) ->
 
 # -- the VPN endpoint ------------------------------------------------------------------------
 
-VPN_SERVICE: dict[str, Any] = {
-    "instance": "vpn",
-    "service": "vpn",
-    "service_version": 1,
-    "plan": "S",
-    "status": "approved",
-    "request_id": 4,
-    "schutzbedarf": "normal",
-    "parameters": {"peers": ["aussenstelle"]},
-    "roles": ["wireguard"],
-    "depends_on": [],
-    "server": {"flavor": "SCS-1V-2-10s", "vcpus": 1, "ram_mib": 2048, "disk_gib": 10},
-    "volumes": [],
-    "ports": [{"port": 51820, "protocol": "udp", "source": "any"}],
-    "object_storage": False,
-}
-
 
 def _add_vpn(outputs: dict[str, Any], desired: dict[str, Any], server: dict[str, Any]) -> None:
-    desired["services"].append(copy.deepcopy(VPN_SERVICE))
+    desired["services"].append(vpn_service())
     outputs["servers"].append(
         {
             "name": "vpn",

@@ -9,78 +9,20 @@ scenario shows the forwarding itself with real containers).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
-import yaml
+from local_program import PUBKEY, desired_with_vpn, run_local_program
 
-from basisit.provision import allocation
-from stacks.model import build_plan
 from stacks.targets import local
-from stacks.targets.local import LocalSettings, LocalTarget, PodmanServerProvider
-from stacks.tenant import KommuneTenant
+from stacks.targets.local import PodmanServerProvider
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForMocksOnly basisit-test"
 FORWARDING = "net.ipv4.ip_forward=1"
-
-
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.inputs: dict[str, dict[str, Any]] = {}
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.inputs[args.name] = dict(args.inputs)
-        return f"id-{args.name}", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        raise AssertionError(f"unexpected invoke {args.token}")
-
-
-def desired_with_vpn() -> dict[str, Any]:
-    doc = yaml.safe_load((FIXTURES / "desired-state-10046118.yaml").read_text())
-    doc["services"].append(
-        {
-            "instance": "vpn",
-            "service": "vpn",
-            "service_version": 1,
-            "plan": "S",
-            "status": "approved",
-            "request_id": 4,
-            "schutzbedarf": "normal",
-            "parameters": {"peers": ["aussenstelle"]},
-            "roles": ["wireguard"],
-            "depends_on": [],
-            "server": {"flavor": "SCS-1V-2-10s", "vcpus": 1, "ram_mib": 2048, "disk_gib": 10},
-            "volumes": [],
-            "ports": [{"port": 51820, "protocol": "udp", "source": "any"}],
-            "object_storage": False,
-        }
-    )
-    return doc
 
 
 def server_inputs(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The PodmanServer inputs per instance that the local target's program creates."""
-    alloc = allocation.allocate(doc["ags"], doc, local=True, persist=True)
-    recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="basisit", stack=doc["ags"], preview=False)
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output:
-        plan = build_plan(doc, alloc.hosts, alloc.ports, prefix="bi-test-unit")
-        target = LocalTarget(LocalSettings(volumes_dir="/nonexistent"), PUBKEY)
-        return KommuneTenant(plan, target).outputs
-
-    program()
-    prefix, suffix = f"bi-test-unit-{doc['ags']}-", "-server"
-    return {
-        name[len(prefix) : -len(suffix)]: inputs
-        for name, inputs in recorder.inputs.items()
-        if name.startswith(prefix) and name.endswith(suffix)
-    }
+    return run_local_program(doc).server_inputs(doc["ags"])
 
 
 def test_only_the_vpn_server_is_created_with_ipv4_forwarding(

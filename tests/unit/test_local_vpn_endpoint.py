@@ -8,73 +8,20 @@ mocks; tests/integration/test_local_target.py checks the binding on a real conta
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
-import yaml
+from local_program import InputRecorder, desired_with_vpn, run_local_program
 
 from basisit.configure.inventory import build_inventory
-from basisit.provision import allocation, outputs
-from stacks.model import PlanError, build_plan
-from stacks.targets.local import LocalSettings, LocalTarget
-from stacks.tenant import KommuneTenant
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForMocksOnly basisit-test"
+from basisit.provision import outputs
+from stacks.model import PlanError
 
 
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.inputs: dict[str, dict[str, Any]] = {}
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.inputs[args.name] = dict(args.inputs)
-        return f"id-{args.name}", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        raise AssertionError(f"unexpected invoke {args.token}")
-
-
-def desired_with_vpn(ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    doc = yaml.safe_load((FIXTURES / "desired-state-10046118.yaml").read_text())
-    doc["services"].append(
-        {
-            "instance": "vpn",
-            "service": "vpn",
-            "service_version": 1,
-            "plan": "S",
-            "status": "approved",
-            "request_id": 4,
-            "schutzbedarf": "normal",
-            "parameters": {"peers": ["aussenstelle"]},
-            "roles": ["wireguard"],
-            "depends_on": [],
-            "server": {"flavor": "SCS-1V-2-10s", "vcpus": 1, "ram_mib": 2048, "disk_gib": 10},
-            "volumes": [],
-            "ports": ports or [{"port": 51820, "protocol": "udp", "source": "any"}],
-            "object_storage": False,
-        }
-    )
-    return doc
-
-
-def deploy_mocked(doc: dict[str, Any]) -> tuple[Recorder, dict[str, Any]]:
+def deploy_mocked(doc: dict[str, Any]) -> tuple[InputRecorder, dict[str, Any]]:
     """The local target's program under mocks: recorded inputs and the `outputs` export."""
-    alloc = allocation.allocate(doc["ags"], doc, local=True, persist=True)
-    recorder = Recorder()
-    result: dict[str, Any] = {}
-    pulumi.runtime.set_mocks(recorder, project="basisit", stack=doc["ags"], preview=False)
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output:
-        plan = build_plan(doc, alloc.hosts, alloc.ports, prefix="bi-test-unit")
-        target = LocalTarget(LocalSettings(volumes_dir="/nonexistent"), PUBKEY)
-        return KommuneTenant(plan, target).outputs.apply(result.update)
-
-    program()
-    return recorder, result
+    run = run_local_program(doc)
+    return run.recorder, run.outputs
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from local_program import vpn_service
 
 from basisit import addressing
 from basisit.provision import outputs
@@ -577,24 +578,7 @@ def with_vpn(*instances: str) -> dict[str, Any]:
     """The fixture plus a VPN service (catalog vpn, plan S) per instance name."""
     desired = load_fixture()
     for idx, instance in enumerate(instances):
-        desired["services"].append(
-            {
-                "instance": instance,
-                "service": "vpn",
-                "service_version": 1,
-                "plan": "S",
-                "status": "approved",
-                "request_id": 10 + idx,
-                "schutzbedarf": "normal",
-                "parameters": {"peers": ["aussenstelle"]},
-                "roles": ["wireguard"],
-                "depends_on": [],
-                "server": {"flavor": "SCS-1V-2-10s", "vcpus": 1, "ram_mib": 2048, "disk_gib": 10},
-                "volumes": [],
-                "ports": [{"port": 51820, "protocol": "udp", "source": "any"}],
-                "object_storage": False,
-            }
-        )
+        desired["services"].append(vpn_service(instance, request_id=10 + idx))
     return desired
 
 

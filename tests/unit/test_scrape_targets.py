@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 import yaml
+from local_program import FIXTURES, InputRecorder, desired, run_local_program
 from typer.testing import CliRunner
 
 from basisit.cli.main import app
@@ -25,50 +25,17 @@ from basisit.configure import inventory as inv
 from basisit.errors import NotFound, ValidationFailed
 from basisit.monitoring import targets
 from basisit.provision import allocation, outputs
-from stacks.model import build_plan
-from stacks.targets.local import LocalSettings, LocalTarget
-from stacks.tenant import KommuneTenant
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-DESIRED = FIXTURES / "desired-state-10046118.yaml"
 OUTPUTS = FIXTURES / "stack-outputs-10046118.json"
-PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForMocksOnly basisit-test"
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.inputs: dict[str, dict[str, Any]] = {}
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.inputs[args.name] = dict(args.inputs)
-        return f"id-{args.name}", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        raise AssertionError(f"unexpected invoke {args.token}")
-
-
-def desired(ags: str = "10046118") -> dict[str, Any]:
-    doc = yaml.safe_load(DESIRED.read_text())
-    doc["ags"] = ags
-    return doc
-
-
-def local_program(doc: dict[str, Any]) -> tuple[Recorder, dict[str, Any], allocation.Allocation]:
+def local_program(
+    doc: dict[str, Any],
+) -> tuple[InputRecorder, dict[str, Any], allocation.Allocation]:
     """The local target's program for one Kommune under mocks, with real allocation records."""
-    alloc = allocation.allocate(doc["ags"], doc, local=True, persist=True)
-    recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="basisit", stack=doc["ags"], preview=False)
-    result: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output:
-        plan = build_plan(doc, alloc.hosts, alloc.ports, prefix="bi-test-unit")
-        target = LocalTarget(LocalSettings(volumes_dir="/nonexistent"), PUBKEY)
-        return KommuneTenant(plan, target).outputs.apply(result.update)
-
-    program()
-    return recorder, outputs.document(result), alloc
+    run = run_local_program(doc)
+    return run.recorder, outputs.document(run.outputs), run.allocation
 
 
 def old_outputs(doc: dict[str, Any]) -> dict[str, Any]:
