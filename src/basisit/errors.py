@@ -32,3 +32,9 @@ class Conflict(BasisItError):
     """Someone else changed the same thing at the same time."""
 
     exit_code = 6
+
+
+class PrerequisiteMissing(BasisItError):
+    """The machine lacks something the suite runs on (`basisit doctor` names it and its fix)."""
+
+    exit_code = 7
