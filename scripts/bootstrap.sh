@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Installs everything the suite and its tests need; safe to run again (then it takes seconds).
-#   1. Debian packages (podman, runc, debootstrap, postgresql, ...), only those missing
+#   1. Debian packages from scripts/host-packages.txt, only those missing
 #   2. the virtualenv (.venv in the checkout unless BASISIT_VENV or VIRTUAL_ENV is set) with
 #      `pip install -e '.[dev]'`, repeated only when pyproject.toml changed
-#   3. the Pulumi CLI at the version pinned in scripts/versions.env (scripts/build-pulumi.sh)
-#   4. the local target's images (scripts/build-image.sh)
+#   3. the base image, and a probe that podman can run a container from it (minutes before
+#      the long builds, so a broken podman set-up shows at once)
+#   4. the Pulumi CLI at the version pinned in scripts/versions.env (scripts/build-pulumi.sh)
+#   5. the roles image (scripts/build-image.sh)
+#   6. `basisit doctor`: every prerequisite checked by using it
 # Built things live in ~/.cache/basisit (BASISIT_CACHE); the checkout only gets .venv.
 #
-# Usage: scripts/bootstrap.sh [--no-apt] [--no-venv] [--no-pulumi] [--no-images] [--base-image-only]
-# The same as environment: BASISIT_BOOTSTRAP_SKIP="apt,venv,pulumi,images".
+# Usage: scripts/bootstrap.sh [--no-apt] [--no-venv] [--no-pulumi] [--no-images]
+#                             [--base-image-only] [--no-doctor] [--list-packages]
+# The same as environment: BASISIT_BOOTSTRAP_SKIP="apt,venv,pulumi,images,doctor".
+# --list-packages prints the host packages (name, present|absent on a fresh machine) and exits.
 set -euo pipefail
 
 # shellcheck source=env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+# The host's packages, one per line: "<name> <present|absent>" (comments stripped).
+host_packages() {
+  sed -e 's/#.*//' "$BASISIT_ROOT/scripts/host-packages.txt" | awk 'NF { print $1, $2 }'
+}
 
 skip=",${BASISIT_BOOTSTRAP_SKIP:-},"
 image_args=()
@@ -23,8 +33,13 @@ for arg in "$@"; do
     --no-pulumi) skip+="pulumi," ;;
     --no-images) skip+="images," ;;
     --base-image-only) image_args+=(--base-only) ;;
+    --no-doctor) skip+="doctor," ;;
+    --list-packages)
+      host_packages
+      exit 0
+      ;;
     -h | --help)
-      sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -48,13 +63,8 @@ sdk_pin="$(sed -n 's/^[[:space:]]*"pulumi==\([^"]*\)".*/\1/p' "$BASISIT_ROOT/pyp
   die "pyproject.toml pins pulumi==${sdk_pin:-<nothing>} but scripts/versions.env has PULUMI_SDK_VERSION=$PULUMI_SDK_VERSION; change both together"
 
 # ------------------------------------------------------------------ 1. apt
-apt_packages=(
-  podman runc netavark aardvark-dns # the local target's servers
-  debootstrap                       # the base image
-  postgresql                        # throwaway test database (scripts/start-postgres.sh)
-  python3-venv                      # the virtualenv, when Debian's python is used
-  ca-certificates
-)
+mapfile -t apt_packages < <(host_packages | cut -d' ' -f1)
+[ "${#apt_packages[@]}" -gt 0 ] || die "apt: scripts/host-packages.txt lists no package"
 if skipped apt; then
   log "apt: skipped"
 else
@@ -73,8 +83,10 @@ else
     fi
     log "apt: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    start=$SECONDS
     "${sudo[@]}" apt-get update -q | sed -u 's/^/[bootstrap]   /'
     "${sudo[@]}" apt-get install -y -q "${missing[@]}" </dev/null | sed -u 's/^/[bootstrap]   /'
+    log "apt: installed in $((SECONDS - start)) s"
   fi
 fi
 
@@ -135,21 +147,42 @@ else
   fi
 fi
 
-# ------------------------------------------------------------------ 3. pulumi
+# ------------------------------------------------------------------ 3. base image + probe
+[ -r "$CONTAINERS_CONF" ] || die "containers.conf: $CONTAINERS_CONF is missing"
+log "containers.conf: $CONTAINERS_CONF"
+build_image() {
+  bash "$BASISIT_ROOT/scripts/build-image.sh" "$@" | sed -u 's/^\[image\] /[bootstrap] image: /'
+}
+if skipped images; then
+  log "images: skipped"
+else
+  # build-image.sh probes podman right after the base image: a machine where podman cannot
+  # run a container stops here, before the Pulumi build and the roles image take minutes.
+  build_image --base-only
+fi
+
+# ------------------------------------------------------------------ 4. pulumi
 if skipped pulumi; then
   log "pulumi: skipped"
 else
   bash "$BASISIT_ROOT/scripts/build-pulumi.sh" | sed -u 's/^\[pulumi\] /[bootstrap] pulumi: /'
 fi
 
-# ------------------------------------------------------------------ 4. containers.conf + images
-[ -r "$CONTAINERS_CONF" ] || die "containers.conf: $CONTAINERS_CONF is missing"
-log "containers.conf: $CONTAINERS_CONF"
-if skipped images; then
-  log "images: skipped"
+# ------------------------------------------------------------------ 5. roles image
+if ! skipped images && [ "${#image_args[@]}" = 0 ]; then
+  build_image
+fi
+
+# ------------------------------------------------------------------ 6. doctor
+if skipped doctor; then
+  log "doctor: skipped"
+elif skipped venv && ! command -v basisit >/dev/null; then
+  log "doctor: skipped (no venv, no basisit on PATH)"
 else
-  bash "$BASISIT_ROOT/scripts/build-image.sh" "${image_args[@]}" |
-    sed -u 's/^\[image\] /[bootstrap] image: /'
+  log "doctor: checking every prerequisite"
+  doctor="$BASISIT_VENV/bin/basisit"
+  [ -x "$doctor" ] || doctor=basisit
+  "$doctor" doctor || die "doctor: a prerequisite is missing (fixes above)"
 fi
 
 log "done in $((SECONDS - t0)) s"

@@ -168,6 +168,21 @@ else
   log "base: imported in $((SECONDS - start)) s"
 fi
 
+# ---------------------------------------------------------------- can podman run it?
+# Every later step starts containers (the roles build's RUN, the local servers, molecule): if
+# podman cannot, say so now with podman's own words, not minutes into a build.
+probe_log="$BASISIT_CACHE/logs/podman-probe.log"
+mkdir -p "${probe_log%/*}"
+if ! timeout 120 podman run --rm --pull=never "$BASISIT_BASE_IMAGE" /bin/true >"$probe_log" 2>&1; then
+  said="$(grep -v '^[[:space:]]*$' "$probe_log" | tail -n 1)"
+  hint=""
+  if [[ "$said" == *netavark*"No such file or directory"* ]] && ! command -v iptables >/dev/null; then
+    hint=" podman's network backend netavark runs iptables, which is missing: apt-get install iptables."
+  fi
+  die "podman cannot run a container from $BASISIT_BASE_IMAGE: ${said:-no output} (log $probe_log).$hint Run 'basisit doctor' (after 'source scripts/env.sh') for every prerequisite and its fix."
+fi
+log "podman: runs containers from $BASISIT_BASE_IMAGE"
+
 [ "$only_base" = 1 ] && exit 0
 
 # ---------------------------------------------------------------- roles image

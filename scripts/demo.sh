@@ -8,7 +8,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/scripts/bootstrap.sh"
+# The doctor runs below, as the demo's first step, instead of at the end of bootstrap.
+bash "$ROOT/scripts/bootstrap.sh" --no-doctor
 # shellcheck source=env.sh
 . "$ROOT/scripts/env.sh"
 export BASISIT_DATA_DIR="${BASISIT_DATA_DIR:-$ROOT/.data/demo}"
@@ -45,6 +46,9 @@ for r in json.load(sys.stdin):
     fi
   done
 }
+
+step "Preflight: every prerequisite, checked by using it"
+basisit doctor
 
 step "Catalog"
 basisit catalog validate

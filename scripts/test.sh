@@ -15,6 +15,8 @@
 #   BASISIT_MOLECULE_JOBS   molecule scenarios run at once (default 2)
 #   BASISIT_TEST_PG_URL     use this PostgreSQL instead of starting one
 #   BASISIT_TEST_NO_BOOTSTRAP=1  skip the bootstrap (it only checks, when all is installed)
+# Before pytest and molecule, `basisit doctor` checks every prerequisite; when one is missing
+# nothing is tested and the doctor's table names the fix.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,7 +24,7 @@ root="$(cd "$here/.." && pwd)"
 cd "$root" || exit 1
 
 if [ "${BASISIT_TEST_NO_BOOTSTRAP:-0}" != 1 ]; then
-  if ! bash "$here/bootstrap.sh"; then
+  if ! bash "$here/bootstrap.sh" --no-doctor; then
     echo "[test] bootstrap failed; nothing was tested" >&2
     exit 1
   fi
@@ -173,6 +175,18 @@ for scenario in roles/*/molecule/*/; do
 done
 
 total_start="$(now)"
+
+# The long steps need the machine's prerequisites; the doctor names a missing one in seconds.
+if wanted pytest python || { [ "${#scenarios[@]}" -gt 0 ] && [ -n "$(scenario_order)" ]; }; then
+  printf '\n[test] ===== doctor: basisit doctor\n'
+  doctor_start="$(now)"
+  if basisit doctor; then
+    record doctor passed "$(elapsed "$doctor_start")"
+  else
+    echo "[test] a prerequisite is missing (see the doctor's table above); nothing was tested" >&2
+    exit 1
+  fi
+fi
 
 run_step ruff python,lint ruff check .
 run_step format python,lint ruff format --check .
