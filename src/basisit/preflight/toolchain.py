@@ -23,6 +23,17 @@ def _show(version: tuple[int, ...]) -> str:
     return ".".join(str(x) for x in version)
 
 
+def _sdk_minimum() -> tuple[int, ...]:
+    """The oldest CLI the SDK itself accepts (it refuses older ones for inline programs)."""
+    try:
+        from pulumi.automation._minimum_version import _MINIMUM_VERSION
+    except ImportError:  # a private module: fall back to the pin in scripts/versions.env
+        import os
+
+        return _version(os.environ.get("PULUMI_CLI_MIN_VERSION", "3.181.0"))
+    return _version(str(_MINIMUM_VERSION))
+
+
 def check_pulumi() -> str:
     from basisit.errors import BasisItError
     from basisit.provision.environment import find_pulumi_bin_dir
@@ -46,9 +57,7 @@ def check_pulumi() -> str:
             PULUMI_FIX,
         )
     sdk = _version(metadata.version("pulumi"))
-    from pulumi.automation._minimum_version import _MINIMUM_VERSION
-
-    minimum = max(sdk, _version(str(_MINIMUM_VERSION)))
+    minimum = max(sdk, _sdk_minimum())
     if have < minimum:
         raise CheckFailed(
             f"{cli} is v{_show(have)}; the Python SDK {_show(sdk)} needs at least "
