@@ -175,7 +175,7 @@ fi
 
 # ------------------------------------------------------------------ 6. doctor
 if skipped doctor; then
-  log "doctor: skipped"
+  log "doctor: skipped (--no-doctor: the caller runs it)"
 elif skipped venv && ! command -v basisit >/dev/null; then
   log "doctor: skipped (no venv, no basisit on PATH)"
 else
