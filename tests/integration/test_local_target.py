@@ -26,7 +26,8 @@ import paramiko
 import pytest
 import yaml
 
-from basisit.provision import operations, outputs, secrets
+from basisit.contracts import stack_outputs as outputs
+from basisit.provision import operations, secrets
 from basisit.provision.errors import ProvisionError, StackLocked
 from basisit.provision.sources import Source
 

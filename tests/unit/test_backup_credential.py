@@ -27,7 +27,8 @@ import yaml
 
 from basisit.configure import inventory as inv
 from basisit.configure.secrets import SecretStore, Unlocked
-from basisit.provision import backup_credential, operations, outputs
+from basisit.contracts import stack_outputs as outputs
+from basisit.provision import backup_credential, operations
 from basisit.provision.errors import ProvisionError
 from basisit.provision.sources import Source
 

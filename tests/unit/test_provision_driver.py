@@ -18,8 +18,9 @@ import paramiko
 import pytest
 import yaml
 
+from basisit.contracts import stack_outputs as outputs
 from basisit.errors import ValidationFailed
-from basisit.provision import allocation, locking, outputs, secrets
+from basisit.provision import allocation, locking, secrets
 from basisit.provision.errors import ProvisionError, StackLocked
 from basisit.provision.sources import Source, load_file
 from stacks.model import PlanError, build_plan
@@ -453,7 +454,7 @@ def test_invalid_outputs_are_not_written_and_the_old_file_stays() -> None:
     bad = dict(good, target="aws")
     del bad["servers"]
     with pytest.raises(ProvisionError, match="servers") as err:
-        outputs.write("10046118", bad)
+        outputs.write("10046118", bad, error=ProvisionError)
     assert "target" in str(err.value)
     assert path.read_text() == before
 

@@ -422,7 +422,7 @@ def _state(rid: int) -> tuple[str, str | None]:
 def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
     ssh_server, catalog, tmp_path: Path, data_dir: Path
 ) -> None:
-    from basisit import desired_state
+    from basisit.requests import desired_state
 
     by_instance = _requests_in_configuring(catalog)
     assert len(by_instance) == 2

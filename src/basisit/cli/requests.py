@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.table import Table
 
-from basisit import desired_state, kommunen
+from basisit import kommunen
 from basisit.catalog import load_catalog
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
+from basisit.contracts import desired_state as contract1
 from basisit.errors import BasisItError
+from basisit.requests import desired_state
 from basisit.requests import service as svc
 from basisit.requests import workflow as wf
 from basisit.requests.pricing import Quote
@@ -284,13 +285,8 @@ def desired_state_command(
     """The Kommune's desired state (contract 1), the input of deploy and configure."""
     document = desired_state.build(ags)
     if output:
-        text = (
-            json.dumps(document, indent=2, ensure_ascii=False)
-            if fmt is Format.json
-            else yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-        )
         try:
-            output.write_text(text, encoding="utf-8")
+            contract1.write(output, document, "json" if fmt is Format.json else "yaml")
         except OSError as exc:
             raise BasisItError(
                 f"cannot write the desired state to {output}: {exc.strerror}"

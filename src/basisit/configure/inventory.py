@@ -8,19 +8,13 @@ reading and the schema checks and name the file and field of every problem.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
-from basisit import paths
 from basisit.configure.errors import InventoryError, OutputsError
-
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
-OUTPUTS_SCHEMA = SCHEMAS / "stack-outputs.v1.schema.json"
-DESIRED_SCHEMA = SCHEMAS / "desired-state.v1.schema.json"
+from basisit.contracts import desired_state, stack_outputs
+from basisit.contracts.desired_state import DesiredState
+from basisit.contracts.stack_outputs import StackOutputs
 
 # Roles that every server gets, in the order site.yml applies them.
 BASE_ROLES = ("baseline", "node_exporter")
@@ -42,69 +36,22 @@ KNOWN_ROLES = (
 DEFAULT_TIME_SERVER = "127.0.0.1"
 
 
-def _schema_problems(data: Any, schema_path: Path) -> list[str]:
-    schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-        problems.append(f"{where.lstrip('.') or '(top level)'}: {err.message}")
-    return problems
-
-
 def outputs_path(ags: str) -> Path:
-    return paths.outputs_dir() / f"{ags}.json"
+    return stack_outputs.path_for(ags)
 
 
-def load_outputs(ags: str, path: Path | None = None) -> dict[str, Any]:
+def load_outputs(ags: str, path: Path | None = None) -> StackOutputs:
     """Read and check <data_dir>/outputs/<ags>.json; every problem names the file."""
-    path = path or outputs_path(ags)
-    if not path.is_file():
-        raise OutputsError(
-            f"no stack outputs for AGS {ags}: {path} does not exist "
-            f"(deploy first: basisit deploy --ags {ags})"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise OutputsError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OutputsError(f"{path}: cannot read: {exc}") from None
-    problems = _schema_problems(data, OUTPUTS_SCHEMA)
-    if problems:
-        raise OutputsError(
-            f"{path}: does not match {OUTPUTS_SCHEMA.name}:\n  - " + "\n  - ".join(problems)
-        )
-    if data["ags"] != ags:
-        raise OutputsError(f"{path}: field ags is {data['ags']!r}, expected {ags!r}")
-    return data
+    return stack_outputs.load(ags, path, missing=OutputsError, error=OutputsError)
 
 
-def load_desired(ags: str, path: Path | None = None) -> dict[str, Any]:
+def load_desired(ags: str, path: Path | None = None) -> DesiredState:
     """The desired state from a file (YAML or JSON) or, without one, from the request database."""
     if path is not None:
-        if not path.is_file():
-            raise InventoryError(f"desired state file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise InventoryError(f"{path}: not valid YAML/JSON: {exc}") from None
-        source = str(path)
-    else:
-        from basisit import desired_state  # the lead's module; imported late, it opens the DB
+        return desired_state.load(path, ags=ags, file_error=InventoryError, error=InventoryError)
+    from basisit.requests import desired_state as from_requests  # opens the request database
 
-        data = desired_state.build(ags)
-        source = f"desired state of AGS {ags}"
-    problems = _schema_problems(data, DESIRED_SCHEMA)
-    if problems:
-        raise InventoryError(
-            f"{source}: does not match {DESIRED_SCHEMA.name}:\n  - " + "\n  - ".join(problems)
-        )
-    if data["ags"] != ags:
-        raise InventoryError(f"{source}: field ags is {data['ags']!r}, expected {ags!r}")
-    return data
+    return from_requests.build(ags)  # checked against the schema as it is built
 
 
 def backup_coverage(desired: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from basisit import paths
+from basisit.contracts import stack_outputs as outputs
 from basisit.errors import BasisItError
 from basisit.provision import (
     allocation,
     backup_credential,
     environment,
     locking,
-    outputs,
     secrets,
     status,
 )
@@ -277,7 +277,7 @@ def deploy(
             marker = backup_credential.store(ags, up.outputs.get(backup_credential.OUTPUT))
             doc = outputs.document(up.outputs["outputs"].value)
             doc = backup_credential.mark(ags, doc, marker)
-            result.outputs_file = str(outputs.write(ags, doc))
+            result.outputs_file = str(outputs.write(ags, doc, error=ProvisionError))
             allocation.prune(ags, desired)
             result.changes = collector.counts()
             result.resource_count = collector.resource_count()
