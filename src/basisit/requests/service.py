@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from basisit import kommunen
+from basisit.catalog import parameters as params
 from basisit.catalog.models import Catalog, Plan, Service
 from basisit.errors import BasisItError, NotFound, TransitionNotAllowed, ValidationFailed
-from basisit.requests import parameters as params
 from basisit.requests import workflow as wf
 from basisit.requests.pricing import Quote, quote
 from basisit.schutzbedarf import needs_backup, rank
