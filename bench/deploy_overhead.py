@@ -31,8 +31,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from basisit.provision import environment, operations, secrets  # noqa: E402
+from basisit.provision import environment, operations  # noqa: E402
 from basisit.provision.sources import Source  # noqa: E402
+from basisit.vault import keys as secrets  # noqa: E402
 
 AGS = "10046903"
 TEMPLATE = ROOT / "tests" / "fixtures" / "desired-state-10046118.yaml"

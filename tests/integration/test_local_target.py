@@ -27,9 +27,10 @@ import pytest
 import yaml
 
 from basisit.contracts import stack_outputs as outputs
-from basisit.provision import operations, secrets
+from basisit.provision import operations
 from basisit.provision.errors import ProvisionError, StackLocked
 from basisit.provision.sources import Source
+from basisit.vault import keys as secrets
 
 pytestmark = [pytest.mark.podman, pytest.mark.pulumi]
 

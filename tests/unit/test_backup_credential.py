@@ -26,11 +26,11 @@ import pytest
 import yaml
 
 from basisit.configure import inventory as inv
-from basisit.configure.secrets import SecretStore, Unlocked
 from basisit.contracts import stack_outputs as outputs
 from basisit.provision import backup_credential, operations
 from basisit.provision.errors import ProvisionError
 from basisit.provision.sources import Source
+from basisit.vault.store import SecretStore, Unlocked
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -20,9 +20,10 @@ import yaml
 
 from basisit.contracts import stack_outputs as outputs
 from basisit.errors import ValidationFailed
-from basisit.provision import allocation, locking, secrets
+from basisit.provision import allocation, locking
 from basisit.provision.errors import ProvisionError, StackLocked
 from basisit.provision.sources import Source, load_file
+from basisit.vault import keys as secrets
 from stacks.model import PlanError, build_plan
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -294,8 +295,7 @@ def _files_with(root: Path, needles: list[bytes]) -> list[Path]:
 
 def test_private_key_is_never_a_plain_file_and_needs_the_passphrase(data_dir: Path) -> None:
     from basisit.configure.apply import provisioned_ssh_key
-    from basisit.configure.errors import SecretsError
-    from basisit.configure.secrets import SecretStore
+    from basisit.vault.store import SecretsError, SecretStore
 
     pair = secrets.ssh_keypair("10046118")
     assert pair is not None
@@ -357,7 +357,7 @@ def test_a_plain_key_of_an_older_data_dir_is_moved_into_the_store(data_dir: Path
 
 
 def test_a_broken_plain_key_is_named_and_kept(data_dir: Path) -> None:
-    from basisit.configure.errors import SecretsError
+    from basisit.vault.store import SecretsError
 
     folder, private, _ = _legacy_pair(data_dir, "10046118")
     (folder / "id_ed25519").write_text(private[:100])
@@ -377,7 +377,7 @@ def test_a_broken_plain_key_is_named_and_kept(data_dir: Path) -> None:
 
 RACER = """
 import pathlib, sys, time
-from basisit.provision import secrets
+from basisit.vault import keys as secrets
 go = pathlib.Path(sys.argv[2])
 print("ready", flush=True)
 deadline = time.monotonic() + 60

@@ -27,7 +27,7 @@ from basisit.configure import apply
 from basisit.configure.connection import Mode, mitogen_strategy_dir
 from basisit.configure.records import list_records, read_record
 from basisit.configure.runner import RunResult, run_playbook, summary_table
-from basisit.configure.secrets import SecretStore
+from basisit.vault.store import SecretStore
 
 AGS = "10046118"
 
@@ -368,7 +368,7 @@ def _requests_in_configuring(catalog) -> dict[str, int]:
 
 def _install_key(server: dict[str, Any]) -> None:
     """Where the deploy step keeps the Kommune's key pair: its encrypted store."""
-    from basisit.provision import secrets as provision_secrets
+    from basisit.vault import keys as provision_secrets
 
     store = provision_secrets.key_store()
     store.put(AGS, provision_secrets.PUBLIC, server["pub"].encode() + b"\n")

@@ -24,7 +24,8 @@ from basisit.configure.connection import Mode
 from basisit.configure.errors import ConfigureError
 from basisit.configure.records import write_record
 from basisit.configure.runner import RunResult, run_playbook, summary_table
-from basisit.configure.secrets import SecretStore
+from basisit.vault import keys
+from basisit.vault.store import SecretStore
 
 # In the secrets dir, kept in the store: host keys pinned on first contact (servers whose
 # outputs carry no host key).
@@ -70,13 +71,11 @@ def kommune_lock(ags: str) -> Iterator[None]:
 
 def provisioned_ssh_key(ags: str) -> bytes:
     """The Kommune's SSH private key, made by the deploy step and kept encrypted in its store
-    (basisit.provision.secrets); callers write it only into a run's private temp dir."""
-    from basisit.provision import secrets as provision_secrets
-
-    pair = provision_secrets.ssh_keypair(ags, create=False)
+    (basisit.vault.keys); callers write it only into a run's private temp dir."""
+    pair = keys.ssh_keypair(ags, create=False)
     if pair is None:
         raise ConfigureError(
-            f"no SSH key for AGS {ags} (nothing in {provision_secrets.key_location(ags)}); "
+            f"no SSH key for AGS {ags} (nothing in {keys.key_location(ags)}); "
             f"deploy the Kommune first (basisit deploy --ags {ags})"
         )
     return pair.private_key().encode()

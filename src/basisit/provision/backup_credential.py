@@ -3,7 +3,7 @@
 On the openstack target the stack exports it as the secret output `backup_credential`
 ({auth_url, region (optional), id, secret} of a Keystone application credential). It never goes
 into contract 2, which is a plain file: the driver stores it Fernet-encrypted in the Kommune's
-configure store (basisit.configure.secrets.SecretStore) as `swift/backup_credential.json`,
+configure store (basisit.vault.store.SecretStore) as `swift/backup_credential.json`,
 shaped as the environment restic reads (OS_AUTH_URL, OS_APPLICATION_CREDENTIAL_ID,
 OS_APPLICATION_CREDENTIAL_SECRET, OS_REGION_NAME). A configure run decrypts it into
 basisit_secrets_dir, where the backup_client play reads it; contract 2 only names it
@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from basisit.configure.secrets import SecretStore
 from basisit.provision.errors import ProvisionError
+from basisit.vault.store import SecretStore
 
 # The stack output, as stacks.tenant exports it.
 OUTPUT = "backup_credential"

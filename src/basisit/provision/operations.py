@@ -27,12 +27,12 @@ from basisit.provision import (
     backup_credential,
     environment,
     locking,
-    secrets,
     status,
 )
 from basisit.provision.errors import ProvisionError, StackLocked
 from basisit.provision.events import Collector, Progress
 from basisit.provision.sources import Source
+from basisit.vault import keys as secrets
 
 TARGETS = ("local", "openstack")
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")

@@ -31,7 +31,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from basisit import paths
-from basisit.configure.errors import SecretsError
+from basisit.errors import BasisItError
+from basisit.files import atomic_write
 
 SUFFIX = ".fernet"
 SALT_FILE = ".salt"
@@ -45,6 +46,13 @@ _NAME_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
 _SCRYPT_N = 2**15
 _SCRYPT_R = 8
 _SCRYPT_P = 1
+
+
+class SecretsError(BasisItError):
+    """The secrets store cannot be opened, read or written (exit code 7, as the configuration
+    step's errors)."""
+
+    exit_code = 7
 
 
 def check_ags(ags: str) -> str:
@@ -72,16 +80,7 @@ def _private_tmp_base() -> str | None:
 def _write_private(path: Path, data: bytes) -> None:
     """Write atomically with mode 0600 so a crash never leaves a half-written secret."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, mode=0o600)
 
 
 @dataclass
