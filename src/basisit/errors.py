@@ -32,3 +32,7 @@ class Conflict(BasisItError):
     """Someone else changed the same thing at the same time."""
 
     exit_code = 6
+
+
+class StackLocked(Conflict):
+    """Another operation on the same Kommune is running (deploy, configure, destroy, ...)."""

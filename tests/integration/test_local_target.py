@@ -27,8 +27,9 @@ import pytest
 import yaml
 
 from basisit.contracts import stack_outputs as outputs
+from basisit.errors import StackLocked
 from basisit.provision import operations
-from basisit.provision.errors import ProvisionError, StackLocked
+from basisit.provision.errors import ProvisionError
 from basisit.provision.sources import Source
 from basisit.vault import keys as secrets
 

@@ -18,10 +18,11 @@ import paramiko
 import pytest
 import yaml
 
+from basisit import oplock
 from basisit.contracts import stack_outputs as outputs
-from basisit.errors import ValidationFailed
+from basisit.errors import StackLocked, ValidationFailed
 from basisit.provision import allocation, locking
-from basisit.provision.errors import ProvisionError, StackLocked
+from basisit.provision.errors import ProvisionError
 from basisit.provision.sources import Source, load_file
 from basisit.vault import keys as secrets
 from stacks.model import PlanError, build_plan
@@ -32,8 +33,8 @@ OUTPUTS = FIXTURES / "stack-outputs-10046118.json"
 
 HOLDER = """
 import sys, time
-from basisit.provision import locking
-lock = locking.KommuneLock(sys.argv[1], "deploy").acquire()
+from basisit import oplock
+lock = oplock.KommuneLock(sys.argv[1], "deploy").acquire()
 print("held", flush=True)
 time.sleep(120)
 """
@@ -59,14 +60,30 @@ def test_a_held_lock_refuses_with_holder_pid_host_and_operation() -> None:
     holder = start_holder("10046118")
     try:
         with pytest.raises(StackLocked) as err:
-            locking.KommuneLock("10046118", "deploy").acquire()
+            oplock.KommuneLock("10046118", "deploy").acquire()
         text = str(err.value)
         assert f"pid {holder.pid}" in text
         assert socket.gethostname() in text
         assert "deploy" in text and "10046118" in text
         # another Kommune is not affected
-        with locking.KommuneLock("10041100", "deploy") as other:
+        with oplock.KommuneLock("10041100", "deploy") as other:
             assert other.stale is None
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_configure_waits_for_no_deploy_of_the_same_kommune() -> None:
+    """Deploy and configure take the one operation lock: a configure while a deploy of the
+    same Kommune runs is refused before any secret is decrypted or any role runs."""
+    from basisit.configure import apply
+
+    outputs.write("10046118", json.loads(OUTPUTS.read_text()))
+    holder = start_holder("10046118")
+    try:
+        with pytest.raises(StackLocked) as err:
+            apply.configure("10046118", actor="test", desired=desired(), update_requests=False)
+        assert f"deploy by pid {holder.pid}" in str(err.value)
     finally:
         holder.kill()
         holder.wait()
@@ -76,20 +93,20 @@ def test_lock_of_a_killed_holder_is_detected_as_stale() -> None:
     holder = start_holder("10046118")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    with locking.KommuneLock("10046118", "deploy") as lock:
+    with oplock.KommuneLock("10046118", "deploy") as lock:
         assert lock.stale is not None
         assert lock.stale.pid == holder.pid
     # released cleanly this time: the next one finds nothing stale
-    with locking.KommuneLock("10046118", "deploy") as lock:
+    with oplock.KommuneLock("10046118", "deploy") as lock:
         assert lock.stale is None
 
 
 def test_lock_naming_another_machine_is_not_taken_over(data_dir: Path) -> None:
-    path = locking.locks_dir() / "10046118.lock"
+    path = oplock.locks_dir() / "10046118.lock"
     path.write_text(json.dumps({"pid": 4242, "host": "other-host", "operation": "deploy",
                                 "started_at": "2026-01-01T00:00:00+00:00"}))  # fmt: skip
     with pytest.raises(StackLocked, match="other-host"):
-        locking.KommuneLock("10046118", "deploy").acquire()
+        oplock.KommuneLock("10046118", "deploy").acquire()
 
 
 # --- recovery of Pulumi's lock and pending operations -----------------------------------------
@@ -132,7 +149,7 @@ def test_recover_cancels_a_dead_lock_and_drops_pending_operations(tmp_path: Path
     write_pulumi_lock(tmp_path, "10046118", dead_pid(), socket.gethostname())
     pending = [{"type": "creating", "resource": {"urn": "urn:pulumi:x::basisit::T::srv"}}]
     stack = FakeStack({"resources": [{"urn": "a"}], "pending_operations": pending})
-    stale = locking.Holder(1, socket.gethostname(), "deploy", "t")
+    stale = oplock.Holder(1, socket.gethostname(), "deploy", "t")
     result = locking.recover(stack, tmp_path, "basisit", "10046118", stale)
     assert stack.cancelled
     assert stack.imported == {"resources": [{"urn": "a"}], "pending_operations": []}

@@ -337,16 +337,15 @@ def destroy(
 
 def status_cmd(fmt: Format = FORMAT_OPTION) -> None:
     """Per Kommune: last deployment, resource count, outcome."""
-    from basisit.provision import locking, status
+    from basisit import oplock
+    from basisit.provision import status
 
     rows = []
     for data in status.all_records():
         last = data.get("last_change") or data.get("last") or {}
         outcome = last.get("outcome", "-")
         if outcome == "running":
-            lock = locking.locks_dir() / f"{data['ags']}.lock"
-            busy = lock.exists() and lock.stat().st_size > 0 and _lock_held(lock)
-            outcome = "running" if busy else "interrupted"
+            outcome = "running" if oplock.busy(data["ags"]) else "interrupted"
         rows.append(
             {
                 "ags": data["ags"],
@@ -380,18 +379,6 @@ def status_cmd(fmt: Format = FORMAT_OPTION) -> None:
             escape((r["error"] or "")[:60]),
         )
     console.print(table)
-
-
-def _lock_held(path: Path) -> bool:
-    import fcntl
-
-    with open(path) as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return False
 
 
 def inventory(

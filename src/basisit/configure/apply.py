@@ -1,24 +1,24 @@
 """`basisit configure`: outputs + desired state -> inventory -> ansible-runner -> requests.
 
-One run per Kommune at a time (a lock file per AGS). The order is: read and check both
-contracts (nothing has happened yet if they are broken), decrypt the Kommune's secrets into a
-private temp dir, run site.yml, store new secrets back, remove the temp dir, write the run
-record, and only then move the requests (active when every host of the instance succeeded).
+One operation per Kommune at a time: configure takes the same lock as deploy and destroy
+(basisit.oplock), so a configure never runs beside a deploy of the same Kommune.
+
+The order is: read and check both contracts (nothing has happened yet if they are broken),
+decrypt the Kommune's secrets into a private temp dir, run site.yml, store new secrets back,
+remove the temp dir, write the run record, and only then move the requests (active when every
+host of the instance succeeded).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from basisit import paths
+from basisit import oplock
 from basisit.configure import inventory as inv
 from basisit.configure.connection import Mode
 from basisit.configure.errors import ConfigureError
@@ -43,30 +43,6 @@ class ConfigureOutcome:
     result: RunResult
     requests: dict[int, str | None]
     record: Path
-
-
-@contextmanager
-def kommune_lock(ags: str) -> Iterator[None]:
-    """Refuse a second configure of the same Kommune while one runs (the secrets write-back
-    of two runs would race). flock is released by the kernel if the process dies."""
-    lock_dir = paths.data_dir() / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    path = lock_dir / f"configure-{ags}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise ConfigureError(
-                f"a configuration run of AGS {ags} is already in progress ({holder}); "
-                "wait for it to finish"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
 
 
 def provisioned_ssh_key(ags: str) -> bytes:
@@ -163,7 +139,7 @@ def configure(
     inv.build_inventory(outputs, desired, time_server=time_server)
     store = SecretStore()
 
-    with kommune_lock(ags):
+    with oplock.KommuneLock(ags, "configure"):
         ssh_key = provisioned_ssh_key(ags)
         with store.unlocked(ags) as unlocked:
             # Connection files go beside the secrets dir, out of the roles' sight, and are not

@@ -17,7 +17,6 @@ new server never takes the address or port of one that is still being torn down.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from basisit import addressing, paths
+from basisit.files import atomic_write, flock
 from basisit.provision.errors import ProvisionError
 from stacks.model import port_slots, server_services
 
@@ -65,12 +65,8 @@ def port_range() -> tuple[int, int]:
 
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
-    with open(_dir() / "allocations.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with flock(_dir() / "allocations.lock"):
+        yield
 
 
 def _load() -> dict[str, Any]:
@@ -87,10 +83,7 @@ def _load() -> dict[str, Any]:
 
 
 def _save(data: dict[str, Any]) -> None:
-    path = registry_file()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
+    atomic_write(registry_file(), json.dumps(data, indent=1, sort_keys=True))
 
 
 def _bindable(port: int, protocols: set[str]) -> bool:

@@ -19,9 +19,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from basisit import paths
+from basisit import oplock, paths
 from basisit.contracts import stack_outputs as outputs
-from basisit.errors import BasisItError
+from basisit.errors import BasisItError, StackLocked
 from basisit.provision import (
     allocation,
     backup_credential,
@@ -29,7 +29,7 @@ from basisit.provision import (
     locking,
     status,
 )
-from basisit.provision.errors import ProvisionError, StackLocked
+from basisit.provision.errors import ProvisionError
 from basisit.provision.events import Collector, Progress
 from basisit.provision.sources import Source
 from basisit.vault import keys as secrets
@@ -202,7 +202,7 @@ def plan(ags: str, source: Source, *, target: str, progress: Progress | None = N
     started = time.monotonic()
     result = Result(ags, "plan")
     collector = Collector(ags, progress)
-    with locking.KommuneLock(ags, "plan") as lock:
+    with oplock.KommuneLock(ags, "plan") as lock:
         program = build_program(ags, desired, target, persist=False)
         stack = open_stack(ags, program)
         rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
@@ -239,7 +239,7 @@ def deploy(
     started = time.monotonic()
     result = Result(ags, "deploy")
     collector = Collector(ags, progress)
-    with locking.KommuneLock(ags, "deploy") as lock:
+    with oplock.KommuneLock(ags, "deploy") as lock:
         previous = _previous_target(ags)
         if previous and previous != target:
             raise ProvisionError(
@@ -321,7 +321,7 @@ def drift(ags: str, *, progress: Progress | None = None) -> Result:
     started = time.monotonic()
     result = Result(ags, "drift")
     collector = Collector(ags, progress)
-    with locking.KommuneLock(ags, "drift") as lock:
+    with oplock.KommuneLock(ags, "drift") as lock:
         stack = open_stack(ags, _no_program)
         rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
         result.recovery = rec.describe() if rec.happened else None
@@ -349,7 +349,7 @@ def destroy(ags: str, *, progress: Progress | None = None) -> Result:
     result = Result(ags, "destroy")
     collector = Collector(ags, progress)
     target = status.read(ags).get("target") or "unknown"
-    with locking.KommuneLock(ags, "destroy") as lock:
+    with oplock.KommuneLock(ags, "destroy") as lock:
         record = status.start(ags, "destroy", target)
         try:
             stack = open_stack(ags, _no_program)
