@@ -63,7 +63,7 @@ def test_groups_per_role_every_host_gets_the_baseline(outputs, desired) -> None:
     assert _members(inventory, "backup_server") == ["sicherung"]
     # Roles nobody uses still exist as empty groups, so their plays match nothing quietly.
     assert _members(inventory, "postgresql") == []
-    assert set(inv.KNOWN_ROLES) <= set(inventory["all"]["children"])
+    assert set(inv.known_roles()) <= set(inventory["all"]["children"])
 
 
 def test_servers_a_backup_depends_on_become_backup_clients(outputs, desired) -> None:
@@ -353,3 +353,11 @@ def test_ansible_hands_the_vpn_endpoint_to_the_vpn_server(outputs, desired, tmp_
     parsed = json.loads(listing.stdout)
     assert parsed["wireguard"]["hosts"] == ["vpn"]
     assert parsed["_meta"]["hostvars"]["vpn"]["basisit_vpn_endpoint"] == "127.0.0.1:42108"
+
+
+def test_the_role_list_is_site_yml_s_play_order() -> None:
+    roles = inv.known_roles()
+    assert roles[: len(inv.BASE_ROLES)] == inv.BASE_ROLES
+    assert roles[-1] == "backup_client"  # the clients last, when their data exists
+    root = Path(__file__).resolve().parents[2]
+    assert all((root / "roles" / role / "tasks" / "main.yml").is_file() for role in roles)

@@ -8,9 +8,13 @@ reading and the schema checks and name the file and field of every problem.
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import cache
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import yaml
+
+from basisit.configure.connection import playbooks_dir
 from basisit.configure.errors import InventoryError, OutputsError
 from basisit.contracts import desired_state, stack_outputs
 from basisit.contracts.desired_state import DesiredState
@@ -18,21 +22,26 @@ from basisit.contracts.stack_outputs import StackOutputs
 
 # Roles that every server gets, in the order site.yml applies them.
 BASE_ROLES = ("baseline", "node_exporter")
-# Every role site.yml knows; their groups always exist (empty if unused) so a play for a role
-# no server has matches an empty group instead of warning about an unknown pattern.
-KNOWN_ROLES = (
-    "baseline",
-    "node_exporter",
-    "backup_server",
-    "samba",
-    "openldap",
-    "powerdns",
-    "postgresql",
-    "nginx",
-    "mail",
-    "wireguard",
-    "backup_client",
-)
+SITE_PLAYBOOK = "site.yml"
+
+
+@cache
+def known_roles() -> tuple[str, ...]:
+    """Every role site.yml applies, in its order: the one list (a play per role,
+    plays/<role>.yml). Their groups always exist (empty if unused), so a play for a role no
+    server has matches an empty group instead of warning about an unknown pattern."""
+    site = playbooks_dir() / SITE_PLAYBOOK
+    plays = yaml.safe_load(site.read_text(encoding="utf-8")) or []
+    roles = tuple(
+        PurePosixPath(play["ansible.builtin.import_playbook"]).stem
+        for play in plays
+        if isinstance(play, dict) and "ansible.builtin.import_playbook" in play
+    )
+    if not roles:
+        raise InventoryError(f"{site}: imports no plays (expected plays/<role>.yml)")
+    return roles
+
+
 DEFAULT_TIME_SERVER = "127.0.0.1"
 
 
@@ -120,7 +129,7 @@ def build_inventory(
         raise InventoryError(f"stack outputs of AGS {ags}: duplicate server names {dupes}")
 
     hosts: dict[str, dict[str, Any]] = {}
-    groups: dict[str, list[str]] = {role: [] for role in KNOWN_ROLES}
+    groups: dict[str, list[str]] = {role: [] for role in known_roles()}
     servers_summary = []
     for server in outputs["servers"]:
         svc = services.get(server["instance"])

@@ -33,8 +33,8 @@ from basisit.provision.errors import ProvisionError
 from basisit.provision.events import Collector, Progress
 from basisit.provision.sources import Source
 from basisit.vault import keys as secrets
+from stacks.targets import TARGETS
 
-TARGETS = ("local", "openstack")
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 # Used by `plan` for a Kommune that has no key pair yet: a preview must not create secrets.
 _PLACEHOLDER_KEY = (

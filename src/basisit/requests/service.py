@@ -344,16 +344,20 @@ def _check_rules(catalog: Catalog, req: Request, landscape: dict[str, _Planned])
     planned = _Planned(req.instance, req.service_id, req.schutzbedarf)
     problems = _rules_of(catalog, planned, landscape)
     if req.kind == "change":
-        problems += _dependents_broken(catalog, planned, landscape)
+        problems += [
+            f"then {other.name}: {p}"
+            for other, p in _dependents_broken(catalog, planned, landscape)
+        ]
     return problems
 
 
 def _dependents_broken(
     catalog: Catalog, changed: _Planned, landscape: dict[str, _Planned]
-) -> list[str]:
-    """What the other instances that rely on `changed` lack in `landscape`."""
+) -> list[tuple[_Planned, str]]:
+    """What the other instances that rely on `changed` lack in `landscape`: the submit rule
+    (_rules_of) applied to each of them."""
     backup = catalog.settings.backup_service
-    problems: list[str] = []
+    problems: list[tuple[_Planned, str]] = []
     for other in landscape.values():
         service = catalog.services.get(other.service_id)
         if other.name == changed.name or service is None:
@@ -362,7 +366,7 @@ def _dependents_broken(
         if changed.service_id in deps or (
             changed.service_id == backup and needs_backup(other.schutzbedarf)
         ):
-            problems += [f"then {other.name}: {p}" for p in _rules_of(catalog, other, landscape)]
+            problems += [(other, p) for p in _rules_of(catalog, other, landscape)]
     return problems
 
 
@@ -421,39 +425,13 @@ def _rules_of(catalog: Catalog, planned: _Planned, landscape: dict[str, _Planned
 
 
 def _check_removal(catalog: Catalog, req: Request, landscape: dict[str, _Planned]) -> list[str]:
-    """A decommission must not leave another instance without what it needs."""
-    problems: list[str] = []
-    for other in landscape.values():
-        if other.name == req.instance:
-            continue
-        rest = [p for p in landscape.values() if p.name not in (other.name, req.instance)]
-        service = catalog.services.get(other.service_id)
-        if service is None:
-            continue
-        needed = [d for d in service.dependencies.all_of if d == req.service_id]
-        if needed and not any(p.service_id == req.service_id for p in rest):
-            problems.append(
-                f"{other.name} ({other.service_id}) needs a {req.service_id}: decommission it "
-                "together or first"
-            )
-        if service.dependencies.any_of and req.service_id in service.dependencies.any_of:
-            left = [p for p in rest if p.service_id in service.dependencies.any_of]
-            if not left:
-                problems.append(
-                    f"{other.name} ({other.service_id}) would have nothing left to work on"
-                )
-        if (
-            req.service_id == catalog.settings.backup_service
-            and needs_backup(other.schutzbedarf)
-            and not any(
-                p.service_id == req.service_id and rank(p.schutzbedarf) >= rank(other.schutzbedarf)
-                for p in rest
-            )
-        ):
-            problems.append(
-                f"{other.name} has Schutzbedarf {other.schutzbedarf!r} and needs this backup"
-            )
-    return problems
+    """A decommission must not leave another instance without what it needs: the submit rule
+    applied to the landscape without the removed instance (`landscape` already lacks it)."""
+    removed = _Planned(req.instance, req.service_id, req.schutzbedarf)
+    return [
+        f"{other.name} ({other.service_id}): {p}"
+        for other, p in _dependents_broken(catalog, removed, landscape)
+    ]
 
 
 def check(

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from basisit import paths
 from basisit.errors import BasisItError
 from basisit.files import atomic_write
+from basisit.kommunen import AGS_PATTERN
 
 SUFFIX = ".fernet"
 SALT_FILE = ".salt"
@@ -40,7 +41,6 @@ MODES_FILE = ".modes.json"
 # Files larger than this are not secrets but something a role put in the wrong place.
 MAX_SECRET_BYTES = 1024 * 1024
 PUBLIC_SUFFIXES = (".pub", ".crt", "known_hosts")
-_AGS = re.compile(r"^10[0-9]{3}([0-9]{3})?$")
 _NAME_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
 # scrypt cost: about 0.1 s and 32 MiB once per Kommune and run; slows down guessing the passphrase.
 _SCRYPT_N = 2**15
@@ -56,7 +56,7 @@ class SecretsError(BasisItError):
 
 
 def check_ags(ags: str) -> str:
-    if not _AGS.match(ags):
+    if not AGS_PATTERN.fullmatch(ags):
         raise SecretsError(f"not an AGS: {ags!r} (expected 5 or 8 digits starting with 10)")
     return ags
 
