@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +28,19 @@ VPN_PORT = 51820
 VPN_KEY = f"{VPN_PORT}/udp"
 
 
+# Every resource name starts with it (e.g. "basisit-10046118-dns"); the one rule for it.
+PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
 class PlanError(ValueError):
     """The desired state cannot be turned into infrastructure; the message names the field."""
+
+
+def check_prefix(prefix: str) -> str:
+    """A resource name prefix: 1-20 lower-case letters, digits and '-', a letter first."""
+    if not PREFIX_PATTERN.fullmatch(prefix):
+        raise PlanError(f"resource prefix {prefix!r}: use 1-20 lower-case letters, digits, '-'")
+    return prefix
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from basisit.provision.errors import ProvisionError
 from basisit.provision.events import Collector, Progress
 from basisit.provision.sources import Source
 from basisit.vault import keys as secrets
+from stacks.model import PREFIX_PATTERN
 from stacks.targets import TARGETS
 
-_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 # Used by `plan` for a Kommune that has no key pair yet: a preview must not create secrets.
 _PLACEHOLDER_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBsYW5wbGFucGxhbnBsYW5wbGFucGxhbnBsYW5wbGFu plan"
@@ -66,7 +66,7 @@ class Result:
 
 def resource_prefix() -> str:
     prefix = os.environ.get("BASISIT_RESOURCE_PREFIX") or "basisit"
-    if not _PREFIX.fullmatch(prefix):
+    if not PREFIX_PATTERN.fullmatch(prefix):
         raise ProvisionError(
             f"BASISIT_RESOURCE_PREFIX={prefix!r}: use 1-20 lower-case letters, digits, '-'"
         )
