@@ -124,7 +124,7 @@ def converge(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Deploy the Kommune's infrastructure, then configure it: the operator's one command."""
-    from basisit.configure import converge as conv
+    from basisit.app import converge as conv
     from basisit.provision import operations
     from basisit.requests.service import actor_name
 
