@@ -560,7 +560,9 @@ def _relied_on(session: Session, catalog: Catalog | None, req: Request, what: st
     catalog = catalog or _catalog()
     landscape = _landscape(session, req.ags, [], without=req.id)
     planned = _Planned(req.instance, req.service_id, req.schutzbedarf)
-    problems = _dependents_broken(catalog, planned, landscape)
+    problems = [
+        f"then {other.name}: {p}" for other, p in _dependents_broken(catalog, planned, landscape)
+    ]
     if problems:
         raise ValidationFailed(
             f"request {req.id} cannot be {what}: other requests or services of the Kommune "
