@@ -7,7 +7,6 @@ import sys
 from enum import StrEnum
 from typing import Any
 
-import click
 import typer
 import yaml
 from rich.console import Console
@@ -38,7 +37,7 @@ def emit(data: Any, fmt: Format) -> None:
 class ErrorHandlingGroup(TyperGroup):
     """Turns the suite's errors into one clear line and its exit code, never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context
         try:
             return super().invoke(ctx)
         except BasisItError as exc:

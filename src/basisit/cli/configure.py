@@ -16,6 +16,7 @@ from rich.table import Table
 
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.configure.connection import Mode
+from basisit.contracts.desired_state import DesiredState
 from basisit.errors import BasisItError
 
 CONNECTION_OPTION = typer.Option(
@@ -33,7 +34,7 @@ DESIRED_OPTION = typer.Option(
 FORMAT_OPTION = typer.Option(Format.table, "--format")
 
 
-def _desired(ags: str, path: Path | None) -> dict[str, Any] | None:
+def _desired(ags: str, path: Path | None) -> DesiredState | None:
     if path is None:
         return None  # configure reads the request database itself
     from basisit.provision.sources import Source

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
@@ -33,7 +35,7 @@ def list_kommunen(
         raise NotFound(f"unknown Kreis {kreis!r} (known: {', '.join(known)})")
     with session_scope() as session:
         active = {o.ags for o in session.query(Onboarding).filter(Onboarding.active)}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k in registry.all_kommunen():
         if kreis and kreis.lower() not in (k.kreis.lower(), k.kreis_schluessel):
             continue
@@ -69,7 +71,7 @@ def show(ags: str, fmt: Format = typer.Option(Format.table, "--format")) -> None
             name: f"{inst.service_id} {inst.request.plan} ({inst.request.state})"
             for name, inst in present_instances(session, k.ags).items()
         }
-        data = {
+        data: dict[str, Any] = {
             "ags": k.ags, "name": k.name, "typ": k.typ, "kreis": k.kreis,
             "einwohner": k.einwohner, "flaeche_ha": k.flaeche_ha, "slug": k.slug,
             "onboarded": bool(record and record.active),

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.errors import BasisItError
+from basisit.provision.sources import Source
 
 AGS_OPTION = typer.Option(None, "--ags", help="AGS of the Kommune")
 DESIRED_OPTION = typer.Option(
@@ -48,9 +49,7 @@ _ACTION_STYLE = {
 }
 
 
-def _source(path: Path | None) -> Any:
-    from basisit.provision.sources import Source
-
+def _source(path: Path | None) -> Source:
     return Source(path)
 
 
@@ -60,7 +59,7 @@ def _target(value: str | None) -> str:
     return operations.check_target(value) if value else operations.default_target()
 
 
-def _select(ags: str | None, all_: bool, source: Any) -> list[str]:
+def _select(ags: str | None, all_: bool, source: Source) -> list[str]:
     if bool(ags) == bool(all_):
         raise BasisItError("name one Kommune with --ags AGS, or use --all")
     if ags:

@@ -24,6 +24,7 @@ from basisit.configure.connection import Mode
 from basisit.configure.errors import ConfigureError
 from basisit.configure.records import write_record
 from basisit.configure.runner import RunResult, run_playbook, summary_table
+from basisit.contracts.desired_state import DesiredState
 from basisit.vault import keys
 from basisit.vault.store import SecretStore
 
@@ -75,7 +76,7 @@ class RequestScope:
     missing: list[str]  # servers it needs that the stack outputs do not have
 
 
-def request_scopes(desired: dict[str, Any], inventory: dict[str, Any]) -> dict[int, RequestScope]:
+def request_scopes(desired: DesiredState, inventory: dict[str, Any]) -> dict[int, RequestScope]:
     """request id -> the servers whose success it needs, for the requests configure finishes.
 
     An instance's own server counts, and for a backup instance also the servers it backs up
@@ -99,7 +100,7 @@ def request_scopes(desired: dict[str, Any], inventory: dict[str, Any]) -> dict[i
 
 
 def request_results(
-    desired: dict[str, Any], inventory: dict[str, Any], result: RunResult
+    desired: DesiredState, inventory: dict[str, Any], result: RunResult
 ) -> dict[int, str | None]:
     """Per request: None when all hosts it needs finished every role, else the first error."""
     results: dict[int, str | None] = {}
@@ -120,7 +121,7 @@ def configure(
     *,
     actor: str,
     mode: Mode = Mode.fast,
-    desired: dict[str, Any] | None = None,
+    desired: DesiredState | None = None,
     console: Console | None = None,
     forks: int | None = None,
     time_server: str | None = None,

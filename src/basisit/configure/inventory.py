@@ -17,8 +17,8 @@ import yaml
 from basisit.configure.connection import playbooks_dir
 from basisit.configure.errors import InventoryError, OutputsError
 from basisit.contracts import desired_state, stack_outputs
-from basisit.contracts.desired_state import DesiredState
-from basisit.contracts.stack_outputs import StackOutputs
+from basisit.contracts.desired_state import DesiredState, ServiceEntry
+from basisit.contracts.stack_outputs import Endpoint, Server, StackOutputs
 
 # Roles that every server gets, in the order site.yml applies them.
 BASE_ROLES = ("baseline", "node_exporter")
@@ -63,9 +63,9 @@ def load_desired(ags: str, path: Path | None = None) -> DesiredState:
     return from_requests.build(ags)  # checked against the schema as it is built
 
 
-def backup_coverage(desired: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def backup_coverage(desired: DesiredState) -> dict[str, ServiceEntry]:
     """Instance -> the backup service entry that backs it up (the backup's depends_on)."""
-    covered: dict[str, dict[str, Any]] = {}
+    covered: dict[str, ServiceEntry] = {}
     for svc in desired["services"]:
         if svc["service"] != "backup" and "backup_server" not in svc["roles"]:
             continue
@@ -80,7 +80,7 @@ def backup_coverage(desired: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return covered
 
 
-def host_roles(server: dict[str, Any], covered: dict[str, dict[str, Any]]) -> list[str]:
+def host_roles(server: Server, covered: dict[str, ServiceEntry]) -> list[str]:
     """The server's service roles from the outputs, plus backup_client when a backup covers it."""
     roles = [r for r in server["roles"] if r not in BASE_ROLES]
     if server["instance"] in covered and "backup_client" not in roles:
@@ -88,15 +88,15 @@ def host_roles(server: dict[str, Any], covered: dict[str, dict[str, Any]]) -> li
     return roles
 
 
-def vpn_endpoint(endpoint: dict[str, Any]) -> str:
+def vpn_endpoint(endpoint: Endpoint) -> str:
     """host:port as WireGuard's Endpoint takes it (an IPv6 address in brackets)."""
     host, port = endpoint["host"], int(endpoint["port"])
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def build_inventory(
-    outputs: dict[str, Any],
-    desired: dict[str, Any],
+    outputs: StackOutputs,
+    desired: DesiredState,
     *,
     secrets_dir: str | None = None,
     ssh_key_file: str | None = None,
@@ -210,7 +210,7 @@ def build_inventory(
     }
 
 
-def known_hosts_text(outputs: dict[str, Any]) -> str:
+def known_hosts_text(outputs: StackOutputs) -> str:
     """known_hosts lines for the servers whose host key the stack outputs carry."""
     lines = []
     for server in outputs["servers"]:

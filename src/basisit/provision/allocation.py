@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,7 @@ def _slot_protocols(slot: str) -> set[str]:
     return {"udp"} if slot.endswith("/udp") else {"tcp"}
 
 
-def allocate(ags: str, desired: dict[str, Any], *, local: bool, persist: bool) -> Allocation:
+def allocate(ags: str, desired: Mapping[str, Any], *, local: bool, persist: bool) -> Allocation:
     """Host numbers (and for the local target ports) for the Kommune's servers.
 
     With persist False (plan), new numbers are computed but not recorded.
@@ -161,7 +161,7 @@ def _show(span: tuple[int, int] | None) -> str:
     return f"{span[0]}-{span[1]}" if span else "unknown"
 
 
-def prune(ags: str, desired: dict[str, Any]) -> None:
+def prune(ags: str, desired: Mapping[str, Any]) -> None:
     """After a successful deploy: free what servers no longer in the desired state held."""
     instances = {svc["instance"] for svc in server_services(desired)}
     slots = set(port_slots(desired))
@@ -185,4 +185,5 @@ def release(ags: str) -> None:
 
 def recorded(ags: str) -> dict[str, Any] | None:
     with _locked():
-        return _load()["kommunen"].get(ags)
+        entry: dict[str, Any] | None = _load()["kommunen"].get(ags)
+    return entry

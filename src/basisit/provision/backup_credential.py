@@ -16,8 +16,9 @@ stack has none any more and on destroy. Error messages name fields, never values
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
+from basisit.contracts.stack_outputs import StackOutputs
 from basisit.provision.errors import ProvisionError
 from basisit.vault.store import SecretStore
 
@@ -77,7 +78,7 @@ def store(ags: str, output: Any | None, secret_store: SecretStore | None = None)
     return MARKER
 
 
-def mark(ags: str, doc: dict[str, Any], marker: str | None) -> dict[str, Any]:
+def mark(ags: str, doc: StackOutputs, marker: str | None) -> StackOutputs:
     """Contract 2 with object_storage.credential naming where the credential is stored."""
     if marker is None:
         return doc
@@ -85,7 +86,8 @@ def mark(ags: str, doc: dict[str, Any], marker: str | None) -> dict[str, Any]:
         raise ProvisionError(
             f"stack outputs of AGS {ags}: a backup credential but no object storage container"
         )
-    return {**doc, "object_storage": {**doc["object_storage"], "credential": marker}}
+    storage = doc.get("object_storage") or {}
+    return cast(StackOutputs, {**doc, "object_storage": {**storage, "credential": marker}})
 
 
 def remove(ags: str, secret_store: SecretStore | None = None) -> None:

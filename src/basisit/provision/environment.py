@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from basisit import paths
 from basisit.files import atomic_write
@@ -127,7 +128,7 @@ def engine_env(passphrase_file: Path) -> dict[str, str]:
 
 
 @functools.cache
-def pulumi_command():  # -> auto.PulumiCommand, imported late: pulumi is slow to import
+def pulumi_command() -> Any:  # auto.PulumiCommand, imported late: pulumi is slow to import
     from pulumi import automation as auto
 
     bin_dir = find_pulumi_bin_dir()

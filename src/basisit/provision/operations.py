@@ -21,6 +21,7 @@ from typing import Any
 
 from basisit import oplock, paths
 from basisit.contracts import stack_outputs as outputs
+from basisit.contracts.desired_state import DesiredState
 from basisit.errors import BasisItError, StackLocked
 from basisit.provision import (
     allocation,
@@ -83,7 +84,7 @@ def default_target() -> str:
     return check_target(os.environ.get("BASISIT_TARGET") or "local")
 
 
-def _check_ags(ags: str, desired: dict[str, Any], source: Source) -> None:
+def _check_ags(ags: str, desired: DesiredState, source: Source) -> None:
     if desired["ags"] != ags:
         where = source.path or "the request database"
         raise ProvisionError(f"{where}: field ags is {desired['ags']!r}, expected {ags!r}")
@@ -102,7 +103,7 @@ def _previous_target(ags: str) -> str | None:
     return None
 
 
-def build_program(ags: str, desired: dict[str, Any], target: str, *, persist: bool) -> Any:
+def build_program(ags: str, desired: DesiredState, target: str, *, persist: bool) -> Any:
     """The inline program with its inputs: allocation, SSH key, target settings."""
     from stacks import targets, tenant
 

@@ -37,7 +37,8 @@ def read(ags: str) -> dict[str, Any]:
     path = _path(ags)
     if not path.is_file():
         return {"ags": ags}
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def _write(ags: str, data: dict[str, Any]) -> None:

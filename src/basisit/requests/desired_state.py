@@ -7,7 +7,7 @@ schema, model and checks are in `basisit.contracts.desired_state`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from basisit import kommunen
 from basisit.catalog import load_catalog
 from basisit.catalog.models import Catalog, Flavor
 from basisit.contracts import desired_state as contract
-from basisit.contracts.desired_state import DesiredState, ServiceEntry
+from basisit.contracts.desired_state import DesiredState, Port, Server, ServiceEntry
 from basisit.errors import BasisItError
 from basisit.requests.service import Instance, present_instances
 from basisit.store.db import session_scope
@@ -31,7 +31,7 @@ def _service_entry(catalog: Catalog, inst: Instance, present: dict[str, Instance
     plan = service.plan(req.plan)
     if plan is None:
         raise BasisItError(f"instance {inst.name}: plan {req.plan!r} of {service.id} is gone")
-    server = None
+    server: Server | None = None
     if service.resources.server and plan.flavor:
         flavor = Flavor.parse(plan.flavor)
         server = {
@@ -62,7 +62,7 @@ def _service_entry(catalog: Catalog, inst: Instance, present: dict[str, Instance
             }
             for v in service.resources.volumes
         ],
-        "ports": [p.model_dump() for p in service.resources.ports],
+        "ports": [cast(Port, p.model_dump()) for p in service.resources.ports],
         "object_storage": service.resources.object_storage,
     }
 
