@@ -25,11 +25,12 @@ from typing import Any
 import pytest
 import yaml
 
+from basisit.app import deploy as deploying
+from basisit.app.sources import Source
 from basisit.configure import inventory as inv
 from basisit.contracts import stack_outputs as outputs
 from basisit.provision import backup_credential, operations
 from basisit.provision.errors import ProvisionError
-from basisit.provision.sources import Source
 from basisit.vault.store import SecretStore, Unlocked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,7 @@ def test_deploy_stores_the_credential_encrypted_and_destroy_removes_it(
     monkeypatch.setattr(operations, "build_program", lambda *a, **kw: program)
     source = Source(DESIRED)
 
-    result = operations.deploy(AGS, source, target="openstack", actor="test", refresh=False)
+    result = deploying.deploy(AGS, source, target="openstack", actor="test", refresh=False)
     assert result.ok
     written = json.loads(outputs.path_for(AGS).read_text())
     assert written["object_storage"] == {
@@ -130,7 +131,7 @@ def test_deploy_stores_the_credential_encrypted_and_destroy_removes_it(
 
     # A deploy that changes nothing rewrites nothing (a new Fernet token would differ).
     token = stored_token(data_dir)
-    assert operations.deploy(AGS, source, target="openstack", actor="test", refresh=False).ok
+    assert deploying.deploy(AGS, source, target="openstack", actor="test", refresh=False).ok
     assert stored_token(data_dir) == token
 
     operations.destroy(AGS)
@@ -158,7 +159,7 @@ def deploy_with(monkeypatch: pytest.MonkeyPatch, **exports: Any) -> operations.R
     values = {"outputs": auto.OutputValue(contract(), secret=False), **exports}
     monkeypatch.setattr(operations, "build_program", lambda *a, **kw: None)
     monkeypatch.setattr(operations, "open_stack", lambda ags, program: FakeStack(values))
-    return operations.deploy(AGS, Source(DESIRED), target="openstack", actor="test")
+    return deploying.deploy(AGS, Source(DESIRED), target="openstack", actor="test")
 
 
 def secret_output(value: Any) -> Any:
@@ -189,7 +190,7 @@ def test_a_changed_credential_is_stored_again_and_a_gone_one_removed(
         "open_stack",
         lambda ags, program: FakeStack({"outputs": auto.OutputValue(doc, secret=False)}),
     )
-    assert operations.deploy(AGS, Source(DESIRED), target="openstack", actor="test").ok
+    assert deploying.deploy(AGS, Source(DESIRED), target="openstack", actor="test").ok
     assert not SecretStore().has(AGS, backup_credential.NAME)
     assert not (data_dir / "secrets" / AGS / "swift").exists()
     assert SecretStore().get(AGS, "postgresql/app_password") == b"kept"

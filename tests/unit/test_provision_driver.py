@@ -19,11 +19,11 @@ import pytest
 import yaml
 
 from basisit import oplock
+from basisit.app.sources import Source, load_file
 from basisit.contracts import stack_outputs as outputs
 from basisit.errors import StackLocked, ValidationFailed
 from basisit.provision import allocation, locking
 from basisit.provision.errors import ProvisionError
-from basisit.provision.sources import Source, load_file
 from basisit.vault import keys as secrets
 from stacks.model import PlanError, build_plan
 
@@ -82,7 +82,7 @@ def test_configure_waits_for_no_deploy_of_the_same_kommune() -> None:
     holder = start_holder("10046118")
     try:
         with pytest.raises(StackLocked) as err:
-            apply.configure("10046118", actor="test", desired=desired(), update_requests=False)
+            apply.configure("10046118", actor="test", desired=desired())
         assert f"deploy by pid {holder.pid}" in str(err.value)
     finally:
         holder.kill()

@@ -15,9 +15,10 @@ from typing import Any
 
 from rich.console import Console
 
+from basisit.app import fleet
+from basisit.app.sources import Source
 from basisit.configure.connection import Mode
 from basisit.errors import BasisItError
-from basisit.provision import fleet
 
 # (ags, phase, text): phase is deploy | configure | done | failed
 Report = Callable[[str, str, str], None]
@@ -41,8 +42,7 @@ def converge_one(
 ) -> dict[str, Any]:
     """Deploy, then configure one Kommune. Raises BasisItError when either step cannot run;
     failed hosts are not an exception but part of the result (ok False)."""
-    from basisit.configure.apply import configure
-    from basisit.provision.sources import Source
+    from basisit.app import configure as configuring
 
     source = Source(desired_state)
     report(ags, "deploy", f"deploying on target {target}")
@@ -63,15 +63,13 @@ def converge_one(
     if not deployed.get("ok", True):
         raise BasisItError(f"deploy of AGS {ags} failed: {deployed.get('error')}")
     report(ags, "configure", "configuring")
-    # Read after the deploy: it moved the requests to configuring.
-    desired = source.desired(ags)
-    outcome = configure(
+    # The desired state is read after the deploy: it moved the requests to configuring.
+    outcome = configuring.configure(
         ags,
         actor=actor,
+        source=source,
         mode=mode,
-        desired=desired,
         console=console,
-        update_requests=source.from_db,
         show_progress=show_progress,
     )
     result = outcome.result

@@ -16,7 +16,6 @@ from rich.table import Table
 
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.configure.connection import Mode
-from basisit.contracts.desired_state import DesiredState
 from basisit.errors import BasisItError
 
 CONNECTION_OPTION = typer.Option(
@@ -34,14 +33,6 @@ DESIRED_OPTION = typer.Option(
 FORMAT_OPTION = typer.Option(Format.table, "--format")
 
 
-def _desired(ags: str, path: Path | None) -> DesiredState | None:
-    if path is None:
-        return None  # configure reads the request database itself
-    from basisit.provision.sources import Source
-
-    return Source(path).desired(ags)
-
-
 def configure(
     ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
     desired_state: Path | None = DESIRED_OPTION,
@@ -51,19 +42,23 @@ def configure(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Run the roles (playbooks/site.yml) on the Kommune's servers through ansible-runner."""
-    from basisit.configure.apply import configure as run_configure
+    from basisit.app import configure as configuring
+    from basisit.app.sources import Source
     from basisit.requests.service import actor_name
 
     ags = ags.strip()
-    outcome = run_configure(
+    out = err_console if fmt is not Format.table else console
+    outcome = configuring.configure(
         ags,
         actor=actor_name(actor),
+        source=Source(desired_state),
         mode=connection,
-        desired=_desired(ags, desired_state),
-        console=err_console if fmt is not Format.table else console,
+        console=out,
         forks=forks,
-        update_requests=desired_state is None,
     )
+    for rid, error in sorted(outcome.requests.items()):
+        state = "[green]active[/]" if error is None else f"[red]failed[/]: {escape(error)}"
+        out.print(f"request {rid}: {state}", highlight=False)
     if fmt is not Format.table:
         record = outcome.result.to_record()
         record["requests"] = {str(k): v for k, v in outcome.requests.items()}
@@ -80,7 +75,7 @@ def _select(ags: str | None, all_: bool, desired_state: Path | None) -> list[str
         raise BasisItError("name one Kommune with --ags AGS, or use --all")
     if ags:
         return [ags.strip()]
-    from basisit.provision.sources import Source
+    from basisit.app.sources import Source
 
     fleet = Source(desired_state).fleet()
     if not fleet:

@@ -23,9 +23,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from basisit.app.sources import Source
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.errors import BasisItError
-from basisit.provision.sources import Source
 
 AGS_OPTION = typer.Option(None, "--ags", help="AGS of the Kommune")
 DESIRED_OPTION = typer.Option(
@@ -99,7 +99,7 @@ def _fleet_progress(total: int, label: str) -> Progress:
 def _run_fleet(
     operation: str, kommunen: list[str], options: dict[str, Any], parallel: int
 ) -> list[dict[str, Any]]:
-    from basisit.provision import fleet
+    from basisit.app import fleet
 
     with _fleet_progress(len(kommunen), operation) as bar:
         task = bar.add_task("", total=len(kommunen))
@@ -185,14 +185,14 @@ def plan(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Preview what a deploy would create, change and delete; changes nothing."""
-    from basisit.provision import operations
+    from basisit.app import deploy as deploying
 
     source = _source(desired_state)
     kommunen = _select(ags, all_, source)
     tgt = _target(target)
     if len(kommunen) == 1:
         with err_console.status(f"planning AGS {kommunen[0]} on target {tgt} ..."):
-            result = operations.plan(kommunen[0], source, target=tgt).to_dict()
+            result = deploying.plan(kommunen[0], source, target=tgt).to_dict()
         results = [result]
     else:
         options = {"desired_state": str(desired_state) if desired_state else None, "target": tgt}
@@ -226,7 +226,7 @@ def deploy(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Create or update the Kommune's infrastructure and write its stack outputs."""
-    from basisit.provision import operations
+    from basisit.app import deploy as deploying
     from basisit.requests.service import actor_name
 
     source = _source(desired_state)
@@ -236,7 +236,7 @@ def deploy(
     if len(kommunen) == 1:
         err_console.print(f"deploying AGS {kommunen[0]} on target {tgt}", highlight=False)
         with err_console.status("pulumi up ..."):
-            result = operations.deploy(
+            result = deploying.deploy(
                 kommunen[0], source, target=tgt, actor=who, refresh=refresh,
                 progress=_printer(prefix=False),
             ).to_dict()  # fmt: skip
@@ -392,7 +392,7 @@ def inventory(
 
     ags = ags.strip()
     outputs_doc = inv.load_outputs(ags)
-    desired = inv.load_desired(ags, desired_state)
+    desired = inv.load_desired(ags, desired_state) if desired_state else Source(None).desired(ags)
     emit(inv.build_inventory(outputs_doc, desired), fmt if fmt is not Format.table else Format.yaml)
 
 

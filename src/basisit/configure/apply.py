@@ -1,12 +1,13 @@
-"""`basisit configure`: outputs + desired state -> inventory -> ansible-runner -> requests.
+"""The configure driver: outputs + desired state -> inventory -> ansible-runner -> a result.
 
 One operation per Kommune at a time: configure takes the same lock as deploy and destroy
 (basisit.oplock), so a configure never runs beside a deploy of the same Kommune.
 
 The order is: read and check both contracts (nothing has happened yet if they are broken),
 decrypt the Kommune's secrets into a private temp dir, run site.yml, store new secrets back,
-remove the temp dir, write the run record, and only then move the requests (active when every
-host of the instance succeeded).
+remove the temp dir, write the run record and return the outcome per request (the use case,
+basisit.app.configure, then moves the requests: active when every host of the instance
+succeeded).
 """
 
 from __future__ import annotations
@@ -121,20 +122,18 @@ def configure(
     *,
     actor: str,
     mode: Mode = Mode.fast,
-    desired: DesiredState | None = None,
+    desired: DesiredState,
     console: Console | None = None,
     forks: int | None = None,
     time_server: str | None = None,
     playbook: Path | None = None,
-    update_requests: bool = True,
     show_progress: bool = True,
 ) -> ConfigureOutcome:
-    """Configure one Kommune. `desired` defaults to the request database's desired state;
-    pass update_requests=False when it came from elsewhere (a file)."""
+    """Configure one Kommune from its desired state (contract 1) and stack outputs (contract
+    2). Returns per request the outcome (None: every host it needs succeeded); moving the
+    requests is the use case's (basisit.app.configure)."""
     console = console or Console()
     outputs = inv.load_outputs(ags)
-    if desired is None:
-        desired = inv.load_desired(ags)
     time_server = time_server or os.environ.get("BASISIT_TIME_SERVER") or inv.DEFAULT_TIME_SERVER
     # Fails here, before anything runs, if outputs and desired state disagree.
     inv.build_inventory(outputs, desired, time_server=time_server)
@@ -182,12 +181,5 @@ def configure(
         record = write_record(result, {}, {"actor": actor})
         raise Interrupted(f"configuration of AGS {ags} canceled; record {record}")
     record = write_record(result, requests, {"actor": actor})
-    if update_requests and requests:
-        from basisit.requests import lifecycle
-
-        lifecycle.finish_configuring(ags, requests, actor)
     console.print(summary_table(result))
-    for rid, error in sorted(requests.items()):
-        state = "[green]active[/]" if error is None else f"[red]failed[/]: {error}"
-        console.print(f"request {rid}: {state}", highlight=False)
     return ConfigureOutcome(result=result, requests=requests, record=record)

@@ -54,13 +54,10 @@ def load_outputs(ags: str, path: Path | None = None) -> StackOutputs:
     return stack_outputs.load(ags, path, missing=OutputsError, error=OutputsError)
 
 
-def load_desired(ags: str, path: Path | None = None) -> DesiredState:
-    """The desired state from a file (YAML or JSON) or, without one, from the request database."""
-    if path is not None:
-        return desired_state.load(path, ags=ags, file_error=InventoryError, error=InventoryError)
-    from basisit.requests import desired_state as from_requests  # opens the request database
-
-    return from_requests.build(ags)  # checked against the schema as it is built
+def load_desired(ags: str, path: Path) -> DesiredState:
+    """The desired state from a file (YAML or JSON), checked; InventoryError names the field.
+    (From the request database it comes through basisit.app.sources.)"""
+    return desired_state.load(path, ags=ags, file_error=InventoryError, error=InventoryError)
 
 
 def backup_coverage(desired: DesiredState) -> dict[str, ServiceEntry]:

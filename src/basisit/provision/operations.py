@@ -6,8 +6,8 @@ is in a file backend under <data_dir>/pulumi/state, secrets are encrypted with t
 from <data_dir>/secrets/pulumi.passphrase. Every operation holds the Kommune's lock and first
 recovers from a killed run (basisit.provision.locking).
 
-A deploy from the request database moves the Kommune's requests along: approved/failed ->
-provisioning before the update, -> configuring (or failed, with the error) after it.
+The drivers take a desired-state document (contract 1) and return a Result; they never touch
+requests. Moving the requests along a deploy is the use case's (basisit.app.deploy).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,7 +33,6 @@ from basisit.provision import (
 )
 from basisit.provision.errors import ProvisionError
 from basisit.provision.events import Collector, Progress
-from basisit.provision.sources import Source
 from basisit.vault import keys as secrets
 from stacks.model import PREFIX_PATTERN
 from stacks.targets import TARGETS
@@ -84,10 +84,9 @@ def default_target() -> str:
     return check_target(os.environ.get("BASISIT_TARGET") or "local")
 
 
-def _check_ags(ags: str, desired: DesiredState, source: Source) -> None:
+def _check_ags(ags: str, desired: DesiredState) -> None:
     if desired["ags"] != ags:
-        where = source.path or "the request database"
-        raise ProvisionError(f"{where}: field ags is {desired['ags']!r}, expected {ags!r}")
+        raise ProvisionError(f"the desired state is for AGS {desired['ags']!r}, expected {ags!r}")
 
 
 def deployed_stacks() -> list[str]:
@@ -193,13 +192,14 @@ def _locked_message(ags: str, exc: Exception) -> StackLocked:
     return StackLocked(f"AGS {ags} is busy: {_cli_error(exc)}")
 
 
-def plan(ags: str, source: Source, *, target: str, progress: Progress | None = None) -> Result:
+def plan(
+    ags: str, desired: DesiredState, *, target: str, progress: Progress | None = None
+) -> Result:
     """A preview: what a deploy would create, update, delete. Changes nothing."""
     from pulumi import automation as auto
 
     check_target(target)
-    desired = source.desired(ags)
-    _check_ags(ags, desired, source)
+    _check_ags(ags, desired)
     started = time.monotonic()
     result = Result(ags, "plan")
     collector = Collector(ags, progress)
@@ -221,91 +221,109 @@ def plan(ags: str, source: Source, *, target: str, progress: Progress | None = N
     return result
 
 
+def check_previous_target(ags: str, target: str) -> None:
+    """A Kommune deployed on one target is destroyed there before it moves to another."""
+    previous = _previous_target(ags)
+    if previous and previous != target:
+        raise ProvisionError(
+            f"AGS {ags} is deployed on target {previous!r}; destroy it there before "
+            f"deploying it on {target!r}"
+        )
+
+
+class DeployFailed(ProvisionError):
+    """A deploy that failed; `reason` is the message without the 'deploy of AGS ...' lead."""
+
+    def __init__(self, ags: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"deploy of AGS {ags} failed: {reason}")
+
+
 def deploy(
     ags: str,
-    source: Source,
+    desired: DesiredState,
     *,
     target: str,
-    actor: str,
     refresh: bool = True,
     progress: Progress | None = None,
+    lock: oplock.KommuneLock | None = None,
+    request_ids: Sequence[int] = (),
 ) -> Result:
     """`pulumi up` for one Kommune, then contract 2 into <data_dir>/outputs/<ags>.json and
-    the backup credential (openstack) into the Kommune's encrypted secrets store."""
+    the backup credential (openstack) into the Kommune's encrypted secrets store.
+
+    Takes the Kommune's operation lock unless the caller holds it already (`lock`, the use
+    case that moves the requests does). `request_ids` only go into the status record.
+    """
+    check_target(target)
+    _check_ags(ags, desired)  # a bad document stops here, before anything changes
+    if lock is not None:
+        return _deploy(ags, desired, target, refresh, progress, lock, request_ids)
+    with oplock.KommuneLock(ags, "deploy") as own:
+        check_previous_target(ags, target)
+        return _deploy(ags, desired, target, refresh, progress, own, request_ids)
+
+
+def _deploy(
+    ags: str,
+    desired: DesiredState,
+    target: str,
+    refresh: bool,
+    progress: Progress | None,
+    lock: oplock.KommuneLock,
+    request_ids: Sequence[int],
+) -> Result:
     from pulumi import automation as auto
 
-    check_target(target)
-    desired = source.desired(ags)  # a bad document stops here, before anything changes
-    _check_ags(ags, desired, source)
     started = time.monotonic()
-    result = Result(ags, "deploy")
+    result = Result(ags, "deploy", request_ids=list(request_ids))
     collector = Collector(ags, progress)
-    with oplock.KommuneLock(ags, "deploy") as lock:
-        previous = _previous_target(ags)
-        if previous and previous != target:
-            raise ProvisionError(
-                f"AGS {ags} is deployed on target {previous!r}; destroy it there before "
-                f"deploying it on {target!r}"
-            )
-        record = status.start(ags, "deploy", target)
-        lifecycle = source.from_db
+    record = status.start(ags, "deploy", target)
+    try:
+        program = build_program(ags, desired, target, persist=True)
+        stack = open_stack(ags, program)
+        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        if rec.happened:
+            result.recovery = rec.describe()
+            if progress:
+                progress(ags, "info", f"recovered from a killed run: {result.recovery}")
         try:
-            if lifecycle:
-                from basisit.requests import lifecycle as requests_lifecycle
-
-                result.request_ids = requests_lifecycle.start_provisioning(ags, actor)
-            program = build_program(ags, desired, target, persist=True)
-            stack = open_stack(ags, program)
-            rec = locking.recover(
-                stack, environment.state_dir(), environment.PROJECT, ags, lock.stale
+            up = stack.up(
+                on_event=collector,
+                show_secrets=False,
+                color="never",
+                # After a killed run the state may lag behind reality: read it first.
+                refresh=refresh or rec.happened,
+                suppress_outputs=True,
             )
-            if rec.happened:
-                result.recovery = rec.describe()
-                if progress:
-                    progress(ags, "info", f"recovered from a killed run: {result.recovery}")
-            try:
-                up = stack.up(
-                    on_event=collector,
-                    show_secrets=False,
-                    color="never",
-                    # After a killed run the state may lag behind reality: read it first.
-                    refresh=refresh or rec.happened,
-                    suppress_outputs=True,
-                )
-            except auto.ConcurrentUpdateError as exc:
-                raise _locked_message(ags, exc) from None
-            # The backup credential goes into the encrypted store, contract 2 only names it.
-            marker = backup_credential.store(ags, up.outputs.get(backup_credential.OUTPUT))
-            doc = outputs.document(up.outputs["outputs"].value)
-            doc = backup_credential.mark(ags, doc, marker)
-            result.outputs_file = str(outputs.write(ags, doc, error=ProvisionError))
-            allocation.prune(ags, desired)
-            result.changes = collector.counts()
-            result.resource_count = collector.resource_count()
-            result.steps = [s.to_dict() for s in collector.changed()]
-            if lifecycle:
-                requests_lifecycle.finish_provisioning(ags, result.request_ids, actor, None)
-        except Exception as exc:
-            message = _hint(target, _error_text(exc, collector))
-            result.ok, result.error = False, message
-            result.duration_s = time.monotonic() - started
-            if lifecycle and result.request_ids:
-                from basisit.requests import lifecycle as requests_lifecycle
-
-                requests_lifecycle.finish_provisioning(ags, result.request_ids, actor, message)
-            status.finish(
-                ags, record, outcome="failed", error=message, duration_s=result.duration_s,
-                extra={"request_ids": result.request_ids, "recovery": result.recovery},
-            )  # fmt: skip
-            if isinstance(exc, StackLocked):
-                raise
-            raise ProvisionError(f"deploy of AGS {ags} failed: {message}") from None
+        except auto.ConcurrentUpdateError as exc:
+            raise _locked_message(ags, exc) from None
+        # The backup credential goes into the encrypted store, contract 2 only names it.
+        marker = backup_credential.store(ags, up.outputs.get(backup_credential.OUTPUT))
+        doc = outputs.document(up.outputs["outputs"].value)
+        doc = backup_credential.mark(ags, doc, marker)
+        result.outputs_file = str(outputs.write(ags, doc, error=ProvisionError))
+        allocation.prune(ags, desired)
+        result.changes = collector.counts()
+        result.resource_count = collector.resource_count()
+        result.steps = [s.to_dict() for s in collector.changed()]
+    except Exception as exc:
+        message = _hint(target, _error_text(exc, collector))
+        result.ok, result.error = False, message
         result.duration_s = time.monotonic() - started
         status.finish(
-            ags, record, outcome="succeeded", changes=result.changes,
-            resource_count=result.resource_count, duration_s=result.duration_s,
+            ags, record, outcome="failed", error=message, duration_s=result.duration_s,
             extra={"request_ids": result.request_ids, "recovery": result.recovery},
         )  # fmt: skip
+        if isinstance(exc, StackLocked):
+            raise
+        raise DeployFailed(ags, message) from None
+    result.duration_s = time.monotonic() - started
+    status.finish(
+        ags, record, outcome="succeeded", changes=result.changes,
+        resource_count=result.resource_count, duration_s=result.duration_s,
+        extra={"request_ids": result.request_ids, "recovery": result.recovery},
+    )  # fmt: skip
     return result
 
 

@@ -37,18 +37,19 @@ def report_to_parent(ags: str, kind: str, text: str) -> None:
 
 def _work(operation: str, ags: str, options: dict[str, Any]) -> dict[str, Any]:
     """Runs in a worker process: one operation on one Kommune, never raises."""
+    from basisit.app import deploy as deploying
+    from basisit.app.sources import Source
     from basisit.provision import operations
-    from basisit.provision.sources import Source
 
     path = options.get("desired_state")
     source = Source(Path(path) if path else None)
     try:
         if operation == "plan":
-            result = operations.plan(
+            result = deploying.plan(
                 ags, source, target=options["target"], progress=report_to_parent
             )
         elif operation == "deploy":
-            result = operations.deploy(
+            result = deploying.deploy(
                 ags,
                 source,
                 target=options["target"],
