@@ -7,6 +7,8 @@ decommissioned; failed, with the error) after it. From a file the requests stay 
 
 from __future__ import annotations
 
+import logging
+
 from basisit import oplock
 from basisit.app.sources import Source
 from basisit.errors import StackLocked
@@ -14,6 +16,8 @@ from basisit.provision import operations
 from basisit.provision.events import Progress
 from basisit.provision.operations import DeployFailed, Result
 from basisit.requests import lifecycle
+
+log = logging.getLogger(__name__)
 
 
 def plan(ags: str, source: Source, *, target: str, progress: Progress | None = None) -> Result:
@@ -39,6 +43,7 @@ def deploy(
     with oplock.KommuneLock(ags, "deploy") as lock:
         operations.check_previous_target(ags, target)
         request_ids = lifecycle.start_provisioning(ags, actor)
+        log.info("AGS %s: requests %s -> provisioning (by %s)", ags, request_ids, actor)
         try:
             result = operations.deploy(
                 ags, desired, target=target, refresh=refresh, progress=progress,

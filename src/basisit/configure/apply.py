@@ -12,6 +12,7 @@ succeeded).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from basisit import oplock
+from basisit import oplock, runlog
 from basisit.configure import inventory as inv
 from basisit.configure.connection import Mode
 from basisit.configure.errors import ConfigureError
@@ -29,6 +30,7 @@ from basisit.contracts.desired_state import DesiredState
 from basisit.vault import keys
 from basisit.vault.store import SecretStore
 
+log = logging.getLogger(__name__)
 # In the secrets dir, kept in the store: host keys pinned on first contact (servers whose
 # outputs carry no host key).
 KNOWN_HOSTS = "ssh/known_hosts"
@@ -162,19 +164,28 @@ def configure(
                 f"Configuring AGS {ags} ({desired['kommune']['name']}): "
                 f"{len(inventory['all']['hosts'])} server(s), connection {mode}"
             )
+            secret_values = unlocked.secret_values() | _key_lines(ssh_key)
+            runlog.add_secrets(secret_values)
+            log.info(
+                "AGS %s: configure, %d server(s), connection %s",
+                ags,
+                len(inventory["all"]["hosts"]),
+                mode,
+            )
             result = run_playbook(
                 inventory,
                 unlocked.root,
                 ags=ags,
                 mode=mode,
                 playbook=playbook,
-                secret_values=unlocked.secret_values() | _key_lines(ssh_key),
+                secret_values=secret_values,
                 console=console,
                 forks=forks,
                 show_progress=show_progress,
             )
         result.stored_secrets = unlocked.stored
 
+    log.info("AGS %s: configure ended %s in %.1f s", ags, result.status, result.duration_s)
     requests = request_results(desired, inventory, result)
     if result.status == "canceled":
         # Leave the requests where they are: nobody decided the run failed.

@@ -12,6 +12,7 @@ requests. Moving the requests along a deploy is the use case's (basisit.app.depl
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ from stacks.model import PREFIX_PATTERN
 from stacks.targets import TARGETS
 
 # Used by `plan` for a Kommune that has no key pair yet: a preview must not create secrets.
+log = logging.getLogger(__name__)
 _PLACEHOLDER_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBsYW5wbGFucGxhbnBsYW5wbGFucGxhbnBsYW5wbGFu plan"
 )
@@ -276,6 +278,7 @@ def _deploy(
     from pulumi import automation as auto
 
     started = time.monotonic()
+    log.info("AGS %s: deploy on target %s (requests %s)", ags, target, list(request_ids))
     result = Result(ags, "deploy", request_ids=list(request_ids))
     collector = Collector(ags, progress)
     record = status.start(ags, "deploy", target)
@@ -309,6 +312,7 @@ def _deploy(
         result.steps = [s.to_dict() for s in collector.changed()]
     except Exception as exc:
         message = _hint(target, _error_text(exc, collector))
+        log.error("AGS %s: deploy failed: %s", ags, message, exc_info=True)
         result.ok, result.error = False, message
         result.duration_s = time.monotonic() - started
         status.finish(
@@ -319,6 +323,7 @@ def _deploy(
             raise
         raise DeployFailed(ags, message) from None
     result.duration_s = time.monotonic() - started
+    log.info("AGS %s: deployed in %.1f s: %s", ags, result.duration_s, result.changes)
     status.finish(
         ags, record, outcome="succeeded", changes=result.changes,
         resource_count=result.resource_count, duration_s=result.duration_s,

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from basisit import paths
+from basisit import paths, runlog
 from basisit.files import LockBusy, create_exclusive, flock
 from basisit.vault.store import SecretsError, SecretStore, check_ags
 
@@ -183,6 +183,7 @@ def ssh_keypair(ags: str, create: bool = True) -> SshKeyPair | None:
         if not store.has(ags, PUBLIC):  # lost on its own: it follows from the private key
             store.put(ags, PUBLIC, _public_of(private, ags, str(key_location(ags))))
         public = store.get(ags, PUBLIC).decode().strip()
+    runlog.add_secret(private)
     return SshKeyPair(public_key=public, _private_key=private.decode())
 
 

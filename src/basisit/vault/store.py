@@ -30,7 +30,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from basisit import paths
+from basisit import paths, runlog
 from basisit.errors import BasisItError
 from basisit.files import atomic_write
 from basisit.kommunen import AGS_PATTERN
@@ -217,6 +217,7 @@ class SecretStore:
                 "passphrase; run `chmod 600` on it"
             )
         data = pfile.read_bytes().strip()
+        runlog.add_secret(data)
         if len(data) < 16:
             raise SecretsError(f"{pfile}: passphrase is empty or shorter than 16 characters")
         return data
@@ -266,12 +267,15 @@ class SecretStore:
         if not path.is_file():
             raise SecretsError(f"no secret {name!r} stored for AGS {ags} ({path})")
         try:
-            return self._fernet(ags).decrypt(path.read_bytes())
+            data = self._fernet(ags).decrypt(path.read_bytes())
         except InvalidToken:
             raise SecretsError(
                 f"{path}: cannot decrypt: wrong passphrase in {self.passphrase_file} "
                 "or a damaged file"
             ) from None
+        if not is_public(name):
+            runlog.add_secret(data)
+        return data
 
     def put(self, ags: str, name: str, data: bytes) -> None:
         if len(data) > MAX_SECRET_BYTES:
