@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from basisit.app import records
 from basisit.app.sources import Source
 from basisit.configure import apply
 from basisit.configure.apply import ConfigureOutcome
@@ -45,4 +46,5 @@ def configure(
     )
     if source.from_db and outcome.requests:
         lifecycle.finish_configuring(ags, outcome.requests, actor)
+    records.configuration_run(ags, actor, outcome)
     return outcome

@@ -311,7 +311,9 @@ def destroy(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Remove all of a Kommune's infrastructure, its volumes (and their data) included."""
+    from basisit.app import deploy as deploying
     from basisit.provision import operations
+    from basisit.requests.service import actor_name
 
     ags = ags.strip()
     if ags not in operations.deployed_stacks():
@@ -324,7 +326,9 @@ def destroy(
             abort=True,
         )
     with err_console.status(f"destroying AGS {ags} ..."):
-        result = operations.destroy(ags, progress=_printer(prefix=False)).to_dict()
+        result = deploying.destroy(
+            ags, actor=actor_name(None), progress=_printer(prefix=False)
+        ).to_dict()
     if fmt is not Format.table:
         emit(result, fmt)
     else:
@@ -336,27 +340,9 @@ def destroy(
 
 def status_cmd(fmt: Format = FORMAT_OPTION) -> None:
     """Per Kommune: last deployment, resource count, outcome."""
-    from basisit import oplock
-    from basisit.provision import status
+    from basisit.app import status
 
-    rows = []
-    for data in status.all_records():
-        last = data.get("last_change") or data.get("last") or {}
-        outcome = last.get("outcome", "-")
-        if outcome == "running":
-            outcome = "running" if oplock.busy(data["ags"]) else "interrupted"
-        rows.append(
-            {
-                "ags": data["ags"],
-                "target": data.get("target") or last.get("target"),
-                "last_operation": last.get("operation"),
-                "finished_at": last.get("finished_at") or last.get("started_at"),
-                "outcome": outcome,
-                "resource_count": data.get("resource_count"),
-                "error": last.get("error"),
-                "last_check": (data.get("last") or {}).get("operation"),
-            }
-        )
+    rows = [r.to_dict() for r in status.deployments()]
     if fmt is not Format.table:
         emit(rows, fmt)
         return

@@ -363,49 +363,58 @@ def drift(ags: str, *, progress: Progress | None = None) -> Result:
     return result
 
 
-def destroy(ags: str, *, progress: Progress | None = None) -> Result:
+def previous_target(ags: str) -> str:
+    """The target the Kommune was last deployed on ("unknown" when no record says)."""
+    return str(status.read(ags).get("target") or "unknown")
+
+
+def destroy(
+    ags: str, *, progress: Progress | None = None, lock: oplock.KommuneLock | None = None
+) -> Result:
     """Remove everything of the Kommune: resources, stack, outputs, allocations, SSH key,
-    backup credential."""
+    backup credential. Takes the Kommune's lock unless the caller holds it (`lock`)."""
+    if lock is not None:
+        return _destroy(ags, progress, lock)
+    with oplock.KommuneLock(ags, "destroy") as own:
+        return _destroy(ags, progress, own)
+
+
+def _destroy(ags: str, progress: Progress | None, lock: oplock.KommuneLock) -> Result:
     from pulumi import automation as auto
 
     _existing(ags)
     started = time.monotonic()
     result = Result(ags, "destroy")
     collector = Collector(ags, progress)
-    target = status.read(ags).get("target") or "unknown"
-    with oplock.KommuneLock(ags, "destroy") as lock:
-        record = status.start(ags, "destroy", target)
+    target = previous_target(ags)
+    record = status.start(ags, "destroy", target)
+    try:
+        stack = open_stack(ags, _no_program)
+        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        result.recovery = rec.describe() if rec.happened else None
         try:
-            stack = open_stack(ags, _no_program)
-            rec = locking.recover(
-                stack, environment.state_dir(), environment.PROJECT, ags, lock.stale
-            )
-            result.recovery = rec.describe() if rec.happened else None
-            try:
-                stack.destroy(on_event=collector, show_secrets=False, color="never")
-            except auto.ConcurrentUpdateError as exc:
-                raise _locked_message(ags, exc) from None
-            result.changes = collector.counts()
-            result.steps = [s.to_dict() for s in collector.changed()]
-            stack.workspace.remove_stack(ags)
-            outputs.remove(ags)
-            allocation.release(ags)
-            secrets.remove_ssh_keypair(ags)
-            backup_credential.remove(ags)
-            shutil.rmtree(environment.workspace_dir(ags), ignore_errors=True)
-        except Exception as exc:
-            message = _error_text(exc, collector)
-            result.duration_s = time.monotonic() - started
-            status.finish(
-                ags, record, outcome="failed", error=message, duration_s=result.duration_s
-            )
-            if isinstance(exc, StackLocked):
-                raise
-            raise ProvisionError(f"destroy of AGS {ags} failed: {message}") from None
+            stack.destroy(on_event=collector, show_secrets=False, color="never")
+        except auto.ConcurrentUpdateError as exc:
+            raise _locked_message(ags, exc) from None
+        result.changes = collector.counts()
+        result.steps = [s.to_dict() for s in collector.changed()]
+        stack.workspace.remove_stack(ags)
+        outputs.remove(ags)
+        allocation.release(ags)
+        secrets.remove_ssh_keypair(ags)
+        backup_credential.remove(ags)
+        shutil.rmtree(environment.workspace_dir(ags), ignore_errors=True)
+    except Exception as exc:
+        message = _error_text(exc, collector)
         result.duration_s = time.monotonic() - started
-        result.resource_count = 0
-        status.finish(
-            ags, record, outcome="succeeded", changes=result.changes, resource_count=0,
-            duration_s=result.duration_s,
-        )  # fmt: skip
+        status.finish(ags, record, outcome="failed", error=message, duration_s=result.duration_s)
+        if isinstance(exc, StackLocked):
+            raise
+        raise ProvisionError(f"destroy of AGS {ags} failed: {message}") from None
+    result.duration_s = time.monotonic() - started
+    result.resource_count = 0
+    status.finish(
+        ags, record, outcome="succeeded", changes=result.changes, resource_count=0,
+        duration_s=result.duration_s,
+    )  # fmt: skip
     return result
