@@ -348,3 +348,26 @@ def test_the_play_looks_for_no_credential_on_the_sftp_backend(tmp_path: Path) ->
     done = render_play_vars(tmp_path, inventory)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads((tmp_path / "env.json").read_text()) == {}
+
+
+def test_pulumi_s_own_lock_is_stack_locked_and_recorded_as_a_failed_deployment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pulumi import automation as auto
+
+    from basisit.app import status
+    from basisit.errors import StackLocked
+
+    class BusyStack(FakeStack):
+        def up(self, **_: Any) -> Any:
+            result = auto.CommandResult(
+                "", "error: the stack is currently locked by 1 lock(s)", 255
+            )
+            raise auto.ConcurrentUpdateError(result)
+
+    monkeypatch.setattr(operations, "build_program", lambda *a, **kw: None)
+    monkeypatch.setattr(operations, "open_stack", lambda ags, program: BusyStack({}))
+    with pytest.raises(StackLocked, match=f"(?s)AGS {AGS} is busy: .*currently locked"):
+        deploying.deploy(AGS, Source(DESIRED), target="openstack", actor="test")
+    (row,) = status.deployments()
+    assert (row.ags, row.outcome) == (AGS, "failed") and "currently locked" in (row.error or "")

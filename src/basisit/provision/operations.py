@@ -12,12 +12,13 @@ requests. Moving the requests along a deploy is the use case's (basisit.app.depl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -194,6 +195,24 @@ def _locked_message(ags: str, exc: Exception) -> StackLocked:
     return StackLocked(f"AGS {ags} is busy: {_cli_error(exc)}")
 
 
+def _recovered(ags: str, program: Any, lock: oplock.KommuneLock) -> tuple[Any, locking.Recovery]:
+    """The Kommune's stack, opened under its lock, after clearing what a killed run left."""
+    stack = open_stack(ags, program)
+    rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+    return stack, rec
+
+
+@contextlib.contextmanager
+def _one_at_a_time(ags: str) -> Iterator[None]:
+    """Pulumi's own refusal of a second update (someone ran `pulumi` by hand) as StackLocked."""
+    from pulumi import automation as auto
+
+    try:
+        yield
+    except auto.ConcurrentUpdateError as exc:
+        raise _locked_message(ags, exc) from None
+
+
 def plan(
     ags: str, desired: DesiredState, *, target: str, progress: Progress | None = None
 ) -> Result:
@@ -207,13 +226,11 @@ def plan(
     collector = Collector(ags, progress)
     with oplock.KommuneLock(ags, "plan") as lock:
         program = build_program(ags, desired, target, persist=False)
-        stack = open_stack(ags, program)
-        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        stack, rec = _recovered(ags, program, lock)
         result.recovery = rec.describe() if rec.happened else None
         try:
-            stack.preview(on_event=collector, color="never")
-        except auto.ConcurrentUpdateError as exc:
-            raise _locked_message(ags, exc) from None
+            with _one_at_a_time(ags):
+                stack.preview(on_event=collector, color="never")
         except auto.CommandError as exc:
             message = _hint(target, _error_text(exc, collector))
             raise ProvisionError(f"plan of AGS {ags} failed: {message}") from None
@@ -275,7 +292,6 @@ def _deploy(
     lock: oplock.KommuneLock,
     request_ids: Sequence[int],
 ) -> Result:
-    from pulumi import automation as auto
 
     started = time.monotonic()
     log.info("AGS %s: deploy on target %s (requests %s)", ags, target, list(request_ids))
@@ -284,13 +300,12 @@ def _deploy(
     record = status.start(ags, "deploy", target)
     try:
         program = build_program(ags, desired, target, persist=True)
-        stack = open_stack(ags, program)
-        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        stack, rec = _recovered(ags, program, lock)
         if rec.happened:
             result.recovery = rec.describe()
             if progress:
                 progress(ags, "info", f"recovered from a killed run: {result.recovery}")
-        try:
+        with _one_at_a_time(ags):
             up = stack.up(
                 on_event=collector,
                 show_secrets=False,
@@ -299,8 +314,6 @@ def _deploy(
                 refresh=refresh or rec.happened,
                 suppress_outputs=True,
             )
-        except auto.ConcurrentUpdateError as exc:
-            raise _locked_message(ags, exc) from None
         # The backup credential goes into the encrypted store, contract 2 only names it.
         marker = backup_credential.store(ags, up.outputs.get(backup_credential.OUTPUT))
         doc = outputs.document(up.outputs["outputs"].value)
@@ -346,13 +359,11 @@ def drift(ags: str, *, progress: Progress | None = None) -> Result:
     result = Result(ags, "drift")
     collector = Collector(ags, progress)
     with oplock.KommuneLock(ags, "drift") as lock:
-        stack = open_stack(ags, _no_program)
-        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        stack, rec = _recovered(ags, _no_program, lock)
         result.recovery = rec.describe() if rec.happened else None
         try:
-            stack.preview_refresh(on_event=collector, show_secrets=False, color="never")
-        except auto.ConcurrentUpdateError as exc:
-            raise _locked_message(ags, exc) from None
+            with _one_at_a_time(ags):
+                stack.preview_refresh(on_event=collector, show_secrets=False, color="never")
         except auto.CommandError as exc:
             raise ProvisionError(
                 f"drift check of AGS {ags} failed: {_error_text(exc, collector)}"
@@ -380,7 +391,6 @@ def destroy(
 
 
 def _destroy(ags: str, progress: Progress | None, lock: oplock.KommuneLock) -> Result:
-    from pulumi import automation as auto
 
     _existing(ags)
     started = time.monotonic()
@@ -389,13 +399,10 @@ def _destroy(ags: str, progress: Progress | None, lock: oplock.KommuneLock) -> R
     target = previous_target(ags)
     record = status.start(ags, "destroy", target)
     try:
-        stack = open_stack(ags, _no_program)
-        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        stack, rec = _recovered(ags, _no_program, lock)
         result.recovery = rec.describe() if rec.happened else None
-        try:
+        with _one_at_a_time(ags):
             stack.destroy(on_event=collector, show_secrets=False, color="never")
-        except auto.ConcurrentUpdateError as exc:
-            raise _locked_message(ags, exc) from None
         result.changes = collector.counts()
         result.steps = [s.to_dict() for s in collector.changed()]
         stack.workspace.remove_stack(ags)
