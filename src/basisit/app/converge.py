@@ -94,6 +94,45 @@ def converge_one(
     }
 
 
+def converge_in_turn(
+    kommunen: list[str],
+    *,
+    actor: str,
+    target: str,
+    desired_state: Path | None,
+    mode: Mode,
+    console: Console | None = None,
+    report: Report = _silent,
+    deploy_progress: Callable[[str, str, str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """converge_one for each Kommune, one after the other, in this process.
+
+    One Kommune: its error is raised. Several: a Kommune that cannot converge is reported
+    (phase failed) and gets a result with ok False; the others go on.
+    """
+    results: list[dict[str, Any]] = []
+    for ags in kommunen:
+        try:
+            results.append(
+                converge_one(
+                    ags,
+                    actor=actor,
+                    target=target,
+                    desired_state=desired_state,
+                    mode=mode,
+                    console=console,
+                    report=report,
+                    deploy_progress=deploy_progress,
+                )
+            )
+        except BasisItError as exc:
+            if len(kommunen) == 1:
+                raise
+            report(ags, "failed", str(exc))
+            results.append({"ags": ags, "ok": False, "error": str(exc)})
+    return results
+
+
 def _work(ags: str, options: dict[str, Any]) -> dict[str, Any]:
     """One Kommune in a worker process; never raises."""
     try:

@@ -136,27 +136,24 @@ def converge(
         if kind != "start":
             err_console.print(f"{ags_}  deploy    {kind:6} {escape(text)}", highlight=False)
 
-    results: list[dict[str, Any]] = []
     if parallel == 1 or len(kommunen) == 1:
-        for one in kommunen:
-            try:
-                results.append(
-                    conv.converge_one(
-                        one,
-                        actor=who,
-                        target=tgt,
-                        desired_state=desired_state,
-                        mode=connection,
-                        console=out,
-                        report=show,
-                        deploy_progress=deploy_lines,
-                    )
-                )
-            except BasisItError as exc:
-                if len(kommunen) == 1:
-                    raise
-                err_console.print(f"{one}  [red]failed[/]    {escape(str(exc))}", highlight=False)
-                results.append({"ags": one, "ok": False, "error": str(exc)})
+
+        def show_or_fail(ags_: str, phase: str, text: str) -> None:
+            if phase == "failed":
+                err_console.print(f"{ags_}  [red]failed[/]    {escape(text)}", highlight=False)
+            else:
+                show(ags_, phase, text)
+
+        results = conv.converge_in_turn(
+            kommunen,
+            actor=who,
+            target=tgt,
+            desired_state=desired_state,
+            mode=connection,
+            console=out,
+            report=show_or_fail,
+            deploy_progress=deploy_lines,
+        )
     else:
 
         def done(res: dict[str, Any]) -> None:
