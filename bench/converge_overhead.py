@@ -114,7 +114,7 @@ def bare_playbook(ags: str, mode: str) -> tuple[float, int, str]:
     from basisit.configure.apply import KNOWN_HOSTS, provisioned_ssh_key
     from basisit.configure.connection import Mode, ansible_env, playbooks_dir
     from basisit.configure.runner import DEFAULT_FORKS
-    from basisit.configure.secrets import SecretStore
+    from basisit.vault.store import SecretStore
 
     outputs = inv.load_outputs(ags)
     desired = inv.load_desired(ags)

@@ -3,7 +3,7 @@
 Deploys one fictitious Kommune (AGS 10046903, two servers, one fixed-size volume) on the
 local target once, then times, interleaved and repeated:
 
-- suite:  basisit.provision.operations.deploy (lock, recovery check, allocation, keys,
+- suite:  basisit.app.deploy.deploy (lock, recovery check, allocation, keys,
           `pulumi up`, contract 2 written and validated, status record), with and without the
           refresh the CLI does by default;
 - direct: create_or_select_stack + stack.up on the same inline program, workspace and
@@ -31,8 +31,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from basisit.provision import environment, operations, secrets  # noqa: E402
-from basisit.provision.sources import Source  # noqa: E402
+from basisit.app import deploy as deploying  # noqa: E402
+from basisit.app.sources import Source  # noqa: E402
+from basisit.provision import environment, operations  # noqa: E402
+from basisit.vault import keys as secrets  # noqa: E402
 
 AGS = "10046903"
 TEMPLATE = ROOT / "tests" / "fixtures" / "desired-state-10046118.yaml"
@@ -75,7 +77,7 @@ def direct_up(program, refresh: bool) -> float:
 
 def suite_up(source: Source, refresh: bool) -> float:
     started = time.monotonic()
-    result = operations.deploy(AGS, source, target="local", actor="bench", refresh=refresh)
+    result = deploying.deploy(AGS, source, target="local", actor="bench", refresh=refresh)
     assert set(result.changes) == {"same"}, result.changes
     return time.monotonic() - started
 
@@ -102,7 +104,7 @@ def main() -> int:
     path.write_text(yaml.safe_dump(desired()))
     source = Source(path)
     print(f"first deploy of AGS {AGS} (not timed) ...")
-    first = operations.deploy(AGS, source, target="local", actor="bench")
+    first = deploying.deploy(AGS, source, target="local", actor="bench")
     print(f"  {first.changes} in {first.duration_s:.1f} s")
     program = operations.build_program(AGS, desired(), "local", persist=True)
     modes = ("suite", "direct", "suite+refresh", "direct+refresh", "cli")

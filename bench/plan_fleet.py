@@ -2,7 +2,7 @@
 
 Every Kommune of the registry gets a typical desired state (DNS, file share with a fixed-size
 volume, backup; Städte and Kreise also a database and web hosting), written to a folder and
-planned through the suite (basisit.provision.fleet, one worker process per stack) on the local
+planned through the suite (basisit.app.fleet, one worker process per stack) on the local
 target. A preview creates no containers; the script checks that. Each mode runs in a fresh
 data directory so both pay for creating the 58 stacks in the file backend.
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from basisit import kommunen  # noqa: E402
-from basisit.provision import fleet  # noqa: E402
+from basisit.app import fleet  # noqa: E402
 
 TEMPLATE = ROOT / "tests" / "fixtures" / "desired-state-10046118.yaml"
 PREFIX = "bi-bench"

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs every check of the project: the README's test command and what .ci/run runs.
 #   bootstrap (installs what is missing), a throwaway PostgreSQL, then the steps
-#   ruff check, ruff format --check, yamllint, ansible-lint (production profile), pytest,
-#   and `molecule test` for every scenario in roles/<role>/molecule/<scenario>.
+#   ruff check, ruff format --check, lint-imports (the layers, contracts in pyproject.toml),
+#   mypy (src/ and stacks/), pylint's duplicate-code check, yamllint, ansible-lint
+#   (production profile), pytest, and `molecule test` for every scenario in
+#   roles/<role>/molecule/<scenario>.
 # All steps run even when one fails; the exit code is non-zero when any failed.
 #
 # Environment:
-#   BASISIT_TEST_ONLY       comma-separated groups or steps to run: python (ruff, format, pytest),
-#                           lint (ruff, format, yamllint, ansible-lint), molecule (all scenarios),
-#                           or step names (ruff, format, yamllint, ansible-lint, pytest,
-#                           molecule:<role> (all its scenarios), molecule:<role>:<scenario>).
+#   BASISIT_TEST_ONLY       comma-separated groups or steps to run: python (ruff, format,
+#                           lint-imports, mypy, duplicates, pytest), lint (ruff, format,
+#                           lint-imports, mypy, duplicates, yamllint, ansible-lint), molecule (all
+#                           scenarios), or step names (ruff, format, lint-imports, mypy,
+#                           duplicates, yamllint, ansible-lint, pytest, molecule:<role> (all its
+#                           scenarios), molecule:<role>:<scenario>).
 #                           Default: everything.
 #   BASISIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k catalog -x")
 #   BASISIT_MOLECULE_JOBS   molecule scenarios run at once (default 2)
@@ -36,6 +40,7 @@ fi
 
 # Caches of the checks go outside the checkout (a CI clone is thrown away anyway).
 export RUFF_CACHE_DIR="$BASISIT_CACHE/ruff"
+export MYPY_CACHE_DIR="$BASISIT_CACHE/mypy"
 export PYTHONPYCACHEPREFIX="${PYTHONPYCACHEPREFIX:-$BASISIT_CACHE/pycache}"
 # Output must not wait for a terminal that CI does not have.
 export PYTHONUNBUFFERED=1 ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
@@ -190,6 +195,13 @@ fi
 
 run_step ruff python,lint ruff check .
 run_step format python,lint ruff format --check .
+# The layers: foundations -> requests -> drivers -> use cases -> renderers (pyproject.toml).
+run_step lint-imports python,lint lint-imports --no-logo --cache-dir "$BASISIT_CACHE/import-linter"
+# Types of src/ and stacks/ (settings in pyproject.toml).
+run_step mypy python,lint mypy
+# No copied code: pairs of 8 similar lines or more fail (exemptions in pyproject.toml).
+run_step duplicates python,lint \
+  pylint --disable=all --enable=duplicate-code --min-similarity-lines=8 --score=n src stacks
 
 if [ "${#yaml_dirs[@]}" -gt 0 ]; then
   run_step yamllint lint yamllint --strict "${yaml_dirs[@]}"

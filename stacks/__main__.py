@@ -1,20 +1,13 @@
 """Entry for a `pulumi up` run by hand in the project folder (see docs/provisioning.md).
 
 The suite runs the same program inline through the Automation API (`basisit deploy`). Here
-the stack is named after the AGS and its config names the desired state file:
-`pulumi config set basisit:desiredState path/to/desired-state.yaml` (and optionally
-`basisit:target`).
+the stack is named after the AGS and its config names everything the program needs (the
+desired state file, the SSH public key, the ports; see stacks.standalone): a hand run never
+allocates ports, creates keys or touches the suite's records.
 """
-
-from pathlib import Path
 
 import pulumi
 
-from basisit.provision import operations, sources
+from stacks.standalone import program_from_config
 
-config = pulumi.Config("basisit")
-desired = sources.load_file(Path(config.require("desiredState")))
-target = operations.check_target(config.get("target") or operations.default_target())
-operations.build_program(
-    pulumi.get_stack(), desired, target, persist=not pulumi.runtime.is_dry_run()
-)()
+program_from_config(pulumi.Config("basisit").get)()

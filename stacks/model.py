@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +29,19 @@ VPN_PORT = 51820
 VPN_KEY = f"{VPN_PORT}/udp"
 
 
+# Every resource name starts with it (e.g. "basisit-10046118-dns"); the one rule for it.
+PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
 class PlanError(ValueError):
     """The desired state cannot be turned into infrastructure; the message names the field."""
+
+
+def check_prefix(prefix: str) -> str:
+    """A resource name prefix: 1-20 lower-case letters, digits and '-', a letter first."""
+    if not PREFIX_PATTERN.fullmatch(prefix):
+        raise PlanError(f"resource prefix {prefix!r}: use 1-20 lower-case letters, digits, '-'")
+    return prefix
 
 
 @dataclass(frozen=True)
@@ -119,7 +132,7 @@ class TenantPlan:
         raise KeyError(instance)
 
 
-def server_services(desired: dict[str, Any]) -> list[dict[str, Any]]:
+def server_services(desired: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The service entries that get a server of their own, in the document's order."""
     return [svc for svc in desired["services"] if svc.get("server")]
 
@@ -139,7 +152,7 @@ def published_port_keys(svc: dict[str, Any]) -> list[str]:
     return keys
 
 
-def port_slots(desired: dict[str, Any]) -> list[str]:
+def port_slots(desired: Mapping[str, Any]) -> list[str]:
     """Every 127.0.0.1 port the local target needs: "<instance>/ssh", "<instance>/53/udp",
     "<instance>/9100/tcp" (the node exporter)."""
     slots: list[str] = []
@@ -150,7 +163,7 @@ def port_slots(desired: dict[str, Any]) -> list[str]:
 
 
 def build_plan(
-    desired: dict[str, Any],
+    desired: Mapping[str, Any],
     hosts: dict[str, int],
     ports: dict[str, int] | None = None,
     prefix: str = "basisit",

@@ -11,7 +11,7 @@ plain file).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -133,7 +133,7 @@ class KommuneTenant(pulumi.ComponentResource):
 
 
 def program(
-    desired: dict[str, Any],
+    desired: Mapping[str, Any],
     *,
     target: str,
     settings: Any,

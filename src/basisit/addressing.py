@@ -20,14 +20,14 @@ allocated once per server and kept, see basisit.provision.allocation).
 from __future__ import annotations
 
 import ipaddress
-import re
+
+from basisit.kommunen import AGS_PATTERN
 
 SUPERNET = ipaddress.IPv4Network("10.0.0.0/10")
 GATEWAY_HOST = 1
 FIRST_SERVER_HOST = 10
 LAST_SERVER_HOST = 250
 
-_AGS = re.compile(r"^10(\d{3})(\d{3})?$")
 _KREIS_OFFSET = 40
 _MAX_KREIS = 15  # 16 blocks of 1024 /24s fill 10.0.0.0/10; block 0 stays unused
 
@@ -38,7 +38,7 @@ class AddressError(ValueError):
 
 def kommune_index(ags: str) -> int:
     """The Kommune's /24 number inside 10.0.0.0/10."""
-    match = _AGS.fullmatch(ags)
+    match = AGS_PATTERN.fullmatch(ags)
     if not match:
         raise AddressError(
             f"AGS {ags!r}: a Saarland AGS is '10' plus 3 digits (Kreis) or 6 digits (Gemeinde)"

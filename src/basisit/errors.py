@@ -35,6 +35,12 @@ class Conflict(BasisItError):
 
 
 class PrerequisiteMissing(BasisItError):
-    """The machine lacks something the suite runs on (`basisit doctor` names it and its fix)."""
+    """The machine lacks something the suite runs on (`basisit doctor` names it and its fix).
 
-    exit_code = 7
+    8, because 7 is a failed configuration run (configure.errors.ConfigureError)."""
+
+    exit_code = 8
+
+
+class StackLocked(Conflict):
+    """Another operation on the same Kommune is running (deploy, configure, destroy, ...)."""

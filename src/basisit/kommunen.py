@@ -13,6 +13,9 @@ from basisit import paths
 from basisit.errors import NotFound
 
 TYPES = ("Stadt", "Gemeinde", "Landkreis", "Regionalverband")
+# The one AGS rule: "10" (Saarland), a three-digit Kreis, for a Gemeinde three more digits.
+# The groups are the Kreis and the Gemeinde number (basisit.addressing uses them).
+AGS_PATTERN = re.compile(r"^10(\d{3})(\d{3})?$")
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def get(ags: str) -> Kommune:
     found = _load(registry_file()).get(ags)
     if found is None:
         hint = ""
-        if not re.fullmatch(r"10\d{3}(\d{3})?", ags):
+        if not AGS_PATTERN.fullmatch(ags):
             hint = " (a Saarland AGS has 8 digits for a Gemeinde or 5 for a Kreis, starting 10)"
         raise NotFound(f"unknown AGS {ags!r}: no Saarland Kommune has it{hint}")
     return found

@@ -281,20 +281,22 @@ class OpenStackTarget(Target):
                 opts=admin_opts,
             )
         q = quotas(plan, s)
-        openstack.compute.QuotaSetV2(
+        # The quota names come from a dict (quotas()), which the provider's keyword overloads
+        # cannot check: the four type: ignore[call-overload] below.
+        openstack.compute.QuotaSetV2(  # type: ignore[call-overload]
             f"{base}-quota-compute", project_id=project_id, **q["compute"], opts=admin_opts
         )
-        openstack.blockstorage.QuoteSetV3(
+        openstack.blockstorage.QuoteSetV3(  # type: ignore[call-overload]
             f"{base}-quota-volume",
             project_id=project_id,
             volume_type_quota={},
             **q["blockstorage"],
             opts=admin_opts,
         )
-        openstack.networking.QuotaV2(
+        openstack.networking.QuotaV2(  # type: ignore[call-overload]
             f"{base}-quota-network", project_id=project_id, **q["network"], opts=admin_opts
         )
-        openstack.dns.QuotaV2(
+        openstack.dns.QuotaV2(  # type: ignore[call-overload]
             f"{base}-quota-dns", project_id=project_id, **q["dns"], opts=admin_opts
         )
         # Everything inside the project is created with credentials scoped to it.

@@ -291,7 +291,7 @@ def test_the_zone_resolves_from_outside(converged) -> None:
 def test_the_database_accepts_its_owner_login(converged) -> None:
     import psycopg
 
-    from basisit.configure.secrets import SecretStore
+    from basisit.vault.store import SecretStore
 
     store = SecretStore()
     names = [n for n in store.names(AGS) if n.startswith("postgresql/") and "fachverfahren" in n]
@@ -349,8 +349,8 @@ def test_node_exporter_serves_metrics_on_every_server(converged) -> None:
 
 
 def test_nothing_secret_in_the_data_dir_or_run_records(data_dir: Path) -> None:
-    from basisit.configure.secrets import SecretStore, is_public
-    from basisit.provision import secrets as provision_secrets
+    from basisit.vault import keys as provision_secrets
+    from basisit.vault.store import SecretStore, is_public
 
     store = SecretStore()
     # Public keys, certificates and host keys are stored beside the secrets but are no secret.

@@ -94,7 +94,7 @@ def test_hidden_iptables_fails_the_container_checks_with_apt_get_install_iptable
 ):
     rc, doc, _ = _doctor(*PODMAN_CHECKS, env=_env(PATH=path_without_iptables))
     checks = _by_name(doc)
-    assert rc == 7
+    assert rc == 8
     assert checks["podman"]["ok"] and checks["podman network"]["ok"]
     for name in ("systemd container", "tun + NET_ADMIN"):
         assert not checks[name]["ok"], checks[name]
@@ -111,7 +111,7 @@ def test_a_missing_base_image_names_the_build_command(base_image: str):
         "systemd container", env=_env(BASISIT_BASE_IMAGE="localhost/basisit-nothing:none")
     )
     (check,) = doc["checks"]
-    assert rc == 7 and not check["ok"]
+    assert rc == 8 and not check["ok"]
     assert "localhost/basisit-nothing:none is missing" in check["detail"]
     assert check["fix"] == "scripts/build-image.sh --base-only"
 

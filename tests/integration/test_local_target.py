@@ -26,9 +26,13 @@ import paramiko
 import pytest
 import yaml
 
-from basisit.provision import operations, outputs, secrets
-from basisit.provision.errors import ProvisionError, StackLocked
-from basisit.provision.sources import Source
+from basisit.app import deploy as deploying
+from basisit.app.sources import Source
+from basisit.contracts import stack_outputs as outputs
+from basisit.errors import StackLocked
+from basisit.provision import operations
+from basisit.provision.errors import ProvisionError
+from basisit.vault import keys as secrets
 
 pytestmark = [pytest.mark.podman, pytest.mark.pulumi]
 
@@ -213,7 +217,7 @@ def data_dir(shared: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="module")
 def deployed_a(shared: dict[str, Path]) -> dict[str, Any]:
-    result = operations.deploy(A, Source(shared[A]), target="local", actor="test-operator")
+    result = deploying.deploy(A, Source(shared[A]), target="local", actor="test-operator")
     return {"result": result, "outputs": outputs.read(A)}
 
 
@@ -243,7 +247,7 @@ def deployed_b(shared: dict[str, Path]) -> dict[str, Any]:
         "suite_lock_left": lock.is_file() and lock.stat().st_size > 0,
         "pulumi_locks_left": len(state_locks),
     }
-    result = operations.deploy(B, Source(shared[B]), target="local", actor="test-operator")
+    result = deploying.deploy(B, Source(shared[B]), target="local", actor="test-operator")
     return {"result": result, "evidence": evidence, "outputs": outputs.read(B)}
 
 
@@ -461,7 +465,7 @@ def test_a_second_concurrent_deploy_is_refused(deployed_a: dict[str, Any], data_
             time.sleep(0.05)
         assert holder.get("pid") == first.pid, "the first deploy never took the lock"
         with pytest.raises(StackLocked) as refused:
-            operations.deploy(A, Source(data_dir.parent / f"desired-{A}.yaml"),
+            deploying.deploy(A, Source(data_dir.parent / f"desired-{A}.yaml"),
                               target="local", actor="test-operator")  # fmt: skip
         message = str(refused.value)
         assert f"pid {first.pid}" in message and socket.gethostname() in message
@@ -528,14 +532,14 @@ def test_a_fixed_size_volume_grows_keeping_its_data_and_never_shrinks(
     grown["services"][1]["volumes"][0]["size_gib"] = 0.125
     path = data_dir.parent / "grown.yaml"
     path.write_text(yaml.safe_dump(grown))
-    result = operations.deploy(A, Source(path), target="local", actor="test-operator")
+    result = deploying.deploy(A, Source(path), target="local", actor="test-operator")
     assert result.changes.get("update") == 1 and "replace" not in result.changes
     df = podman("exec", name, "df", "-B1", "--output=size", "/srv/samba").stdout.split()
     assert 100 * 1024 * 1024 < int(df[-1]) <= 128 * 1024 * 1024
     assert podman("exec", name, "cat", "/srv/samba/marker").stdout.strip() == "bewahrt"
     # back to 64 MiB would cut the filesystem: refused, naming the volume
     with pytest.raises(ProvisionError, match="dateiablage-share: shrinking"):
-        operations.deploy(A, Source(data_dir.parent / f"desired-{A}.yaml"), target="local",
+        deploying.deploy(A, Source(data_dir.parent / f"desired-{A}.yaml"), target="local",
                           actor="test-operator")  # fmt: skip
     assert podman("exec", name, "cat", "/srv/samba/marker").stdout.strip() == "bewahrt"
 
@@ -597,14 +601,14 @@ def test_deploy_from_the_request_database_moves_the_requests(
     # a deploy that fails (the image does not exist) marks the request failed, with the error
     monkeypatch.setenv("BASISIT_LOCAL_IMAGE", "localhost/bi-test-prov-missing:none")
     with pytest.raises(ProvisionError) as failed:
-        operations.deploy(C, Source(None), target="local", actor="test-operator")
+        deploying.deploy(C, Source(None), target="local", actor="test-operator")
     assert "bi-test-prov-missing" in str(failed.value)
     state, reason = _request_states(C)[1]
     assert state == "failed" and "bi-test-prov-missing" in reason
     assert not (data_dir / "outputs" / f"{C}.json").exists()
     # the retry succeeds and hands the request on to the configure step
     monkeypatch.delenv("BASISIT_LOCAL_IMAGE")
-    result = operations.deploy(C, Source(None), target="local", actor="test-operator")
+    result = deploying.deploy(C, Source(None), target="local", actor="test-operator")
     assert result.ok and result.request_ids == [1]
     assert _request_states(C)[1][0] == "configuring"
     doc = outputs.read(C)

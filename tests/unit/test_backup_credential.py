@@ -25,11 +25,13 @@ from typing import Any
 import pytest
 import yaml
 
+from basisit.app import deploy as deploying
+from basisit.app.sources import Source
 from basisit.configure import inventory as inv
-from basisit.configure.secrets import SecretStore, Unlocked
-from basisit.provision import backup_credential, operations, outputs
+from basisit.contracts import stack_outputs as outputs
+from basisit.provision import backup_credential, operations
 from basisit.provision.errors import ProvisionError
-from basisit.provision.sources import Source
+from basisit.vault.store import SecretStore, Unlocked
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -110,7 +112,7 @@ def test_deploy_stores_the_credential_encrypted_and_destroy_removes_it(
     monkeypatch.setattr(operations, "build_program", lambda *a, **kw: program)
     source = Source(DESIRED)
 
-    result = operations.deploy(AGS, source, target="openstack", actor="test", refresh=False)
+    result = deploying.deploy(AGS, source, target="openstack", actor="test", refresh=False)
     assert result.ok
     written = json.loads(outputs.path_for(AGS).read_text())
     assert written["object_storage"] == {
@@ -129,7 +131,7 @@ def test_deploy_stores_the_credential_encrypted_and_destroy_removes_it(
 
     # A deploy that changes nothing rewrites nothing (a new Fernet token would differ).
     token = stored_token(data_dir)
-    assert operations.deploy(AGS, source, target="openstack", actor="test", refresh=False).ok
+    assert deploying.deploy(AGS, source, target="openstack", actor="test", refresh=False).ok
     assert stored_token(data_dir) == token
 
     operations.destroy(AGS)
@@ -157,7 +159,7 @@ def deploy_with(monkeypatch: pytest.MonkeyPatch, **exports: Any) -> operations.R
     values = {"outputs": auto.OutputValue(contract(), secret=False), **exports}
     monkeypatch.setattr(operations, "build_program", lambda *a, **kw: None)
     monkeypatch.setattr(operations, "open_stack", lambda ags, program: FakeStack(values))
-    return operations.deploy(AGS, Source(DESIRED), target="openstack", actor="test")
+    return deploying.deploy(AGS, Source(DESIRED), target="openstack", actor="test")
 
 
 def secret_output(value: Any) -> Any:
@@ -188,7 +190,7 @@ def test_a_changed_credential_is_stored_again_and_a_gone_one_removed(
         "open_stack",
         lambda ags, program: FakeStack({"outputs": auto.OutputValue(doc, secret=False)}),
     )
-    assert operations.deploy(AGS, Source(DESIRED), target="openstack", actor="test").ok
+    assert deploying.deploy(AGS, Source(DESIRED), target="openstack", actor="test").ok
     assert not SecretStore().has(AGS, backup_credential.NAME)
     assert not (data_dir / "secrets" / AGS / "swift").exists()
     assert SecretStore().get(AGS, "postgresql/app_password") == b"kept"
@@ -346,3 +348,26 @@ def test_the_play_looks_for_no_credential_on_the_sftp_backend(tmp_path: Path) ->
     done = render_play_vars(tmp_path, inventory)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads((tmp_path / "env.json").read_text()) == {}
+
+
+def test_pulumi_s_own_lock_is_stack_locked_and_recorded_as_a_failed_deployment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pulumi import automation as auto
+
+    from basisit.app import status
+    from basisit.errors import StackLocked
+
+    class BusyStack(FakeStack):
+        def up(self, **_: Any) -> Any:
+            result = auto.CommandResult(
+                "", "error: the stack is currently locked by 1 lock(s)", 255
+            )
+            raise auto.ConcurrentUpdateError(result)
+
+    monkeypatch.setattr(operations, "build_program", lambda *a, **kw: None)
+    monkeypatch.setattr(operations, "open_stack", lambda ags, program: BusyStack({}))
+    with pytest.raises(StackLocked, match=f"(?s)AGS {AGS} is busy: .*currently locked"):
+        deploying.deploy(AGS, Source(DESIRED), target="openstack", actor="test")
+    (row,) = status.deployments()
+    assert (row.ags, row.outcome) == (AGS, "failed") and "currently locked" in (row.error or "")

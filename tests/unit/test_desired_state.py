@@ -9,8 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from basisit import desired_state
 from basisit.cli.main import app
+from basisit.contracts import desired_state
 from basisit.errors import ValidationFailed
 from basisit.paths import project_root
 from basisit.requests import lifecycle
@@ -27,13 +27,13 @@ def cli(*args: str) -> str:
 def test_fixture_used_by_stacks_and_roles_matches_the_schema():
     # The fixture sits beside the tests, wherever BASISIT_PROJECT_ROOT points.
     fixture = Path(__file__).parents[1] / "fixtures/desired-state-10046118.yaml"
-    desired_state.validate(yaml.safe_load(fixture.read_text(encoding="utf-8")))
+    desired_state.check(yaml.safe_load(fixture.read_text(encoding="utf-8")), str(fixture))
 
 
 def test_schema_rejects_a_broken_document():
     document = {"schema_version": 2, "ags": "123", "services": [{"instance": "X"}]}
     with pytest.raises(ValidationFailed) as exc:
-        desired_state.validate(document)
+        desired_state.check(document, "the document")
     text = str(exc.value)
     assert "schema_version" in text and "kommune" in text and "ags" in text
 
@@ -52,7 +52,7 @@ def test_walkthrough_from_request_to_desired_state(onboarded):
         cli("request", "approve", rid, "--as", "ops", "--actor", "ego-ops")
     # 4 (webhosting) is still submitted: not in the desired state yet
     document = json.loads(cli("desired-state", "--ags", onboarded, "--format", "json"))
-    desired_state.validate(document)
+    desired_state.check(document, "the document")
     assert document["dns_zone"] == "tholey.basisit.internal."
     by_name = {s["instance"]: s for s in document["services"]}
     assert set(by_name) == {"dns", "dateiablage", "backup"}

@@ -155,14 +155,14 @@ def test_ansible_playbook_runs_from_the_venv():
     assert result.detail.startswith(str(Path(sys.executable).parent / "ansible-playbook"))
 
 
-def test_cli_exits_7_and_json_names_each_failure_and_fix(held_range):
+def test_cli_exits_8_and_json_names_each_failure_and_fix(held_range):
     low, _ = held_range
     proc = subprocess.run(
         [sys.executable, "-m", "basisit.cli.main", "doctor", "--only", "local ports",
          "--format", "json"],
         capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False,
     )  # fmt: skip
-    assert proc.returncode == 7, proc.stderr
+    assert proc.returncode == 8, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["ok"] is False
     (check,) = doc["checks"]

@@ -63,7 +63,7 @@ def test_groups_per_role_every_host_gets_the_baseline(outputs, desired) -> None:
     assert _members(inventory, "backup_server") == ["sicherung"]
     # Roles nobody uses still exist as empty groups, so their plays match nothing quietly.
     assert _members(inventory, "postgresql") == []
-    assert set(inv.KNOWN_ROLES) <= set(inventory["all"]["children"])
+    assert set(inv.known_roles()) <= set(inventory["all"]["children"])
 
 
 def test_servers_a_backup_depends_on_become_backup_clients(outputs, desired) -> None:
@@ -217,7 +217,7 @@ def test_schema_problems_name_every_field(data_dir: Path, outputs) -> None:
     message = str(exc.value)
     assert message.startswith(f"{path}: does not match stack-outputs.v1.schema.json")
     assert "network: 'cidr' is a required property" in message
-    assert "servers[1].ssh.port: '22' is not of type 'integer'" in message
+    assert "servers.1.ssh.port: '22' is not of type 'integer'" in message
 
 
 def test_outputs_of_another_kommune_are_refused(data_dir: Path, outputs) -> None:
@@ -231,7 +231,7 @@ def test_desired_state_file_is_checked_against_its_schema(tmp_path: Path, desire
     desired["services"][0]["status"] = "unheard-of"
     path = tmp_path / "desired.yaml"
     path.write_text(yaml.safe_dump(desired))
-    with pytest.raises(InventoryError, match=r"services\[0\]\.status: 'unheard-of' is not one of"):
+    with pytest.raises(InventoryError, match=r"services\.0\.status: 'unheard-of' is not one of"):
         inv.load_desired(AGS, path)
     assert inv.load_desired(AGS, FIXTURES / f"desired-state-{AGS}.yaml")["ags"] == AGS
 
@@ -329,8 +329,8 @@ def test_a_broken_vpn_endpoint_is_refused_naming_the_field(data_dir: Path, outpu
     with pytest.raises(OutputsError) as exc:
         inv.load_outputs(AGS)
     message = str(exc.value)
-    assert "servers[0].vpn_endpoint.port: 0 is less than the minimum of 1" in message
-    assert "servers[1].vpn_endpoint: 'port' is a required property" in message
+    assert "servers.0.vpn_endpoint.port: 0 is less than the minimum of 1" in message
+    assert "servers.1.vpn_endpoint: 'port' is a required property" in message
 
 
 def test_ansible_hands_the_vpn_endpoint_to_the_vpn_server(outputs, desired, tmp_path) -> None:
@@ -353,3 +353,11 @@ def test_ansible_hands_the_vpn_endpoint_to_the_vpn_server(outputs, desired, tmp_
     parsed = json.loads(listing.stdout)
     assert parsed["wireguard"]["hosts"] == ["vpn"]
     assert parsed["_meta"]["hostvars"]["vpn"]["basisit_vpn_endpoint"] == "127.0.0.1:42108"
+
+
+def test_the_role_list_is_site_yml_s_play_order() -> None:
+    roles = inv.known_roles()
+    assert roles[: len(inv.BASE_ROLES)] == inv.BASE_ROLES
+    assert roles[-1] == "backup_client"  # the clients last, when their data exists
+    root = Path(__file__).resolve().parents[2]
+    assert all((root / "roles" / role / "tasks" / "main.yml").is_file() for role in roles)

@@ -14,7 +14,7 @@ import pytest
 from local_program import InputRecorder, desired_with_vpn, run_local_program
 
 from basisit.configure.inventory import build_inventory
-from basisit.provision import outputs
+from basisit.contracts import stack_outputs as outputs
 from stacks.model import PlanError
 
 

@@ -21,7 +21,7 @@ import yaml
 from local_program import vpn_service
 
 from basisit import addressing
-from basisit.provision import outputs
+from basisit.contracts import stack_outputs as outputs
 from stacks.model import PlanError, build_plan
 from stacks.targets.openstack import OpenStackSettings, OpenStackTarget
 from stacks.tenant import KommuneTenant

@@ -18,10 +18,13 @@ import paramiko
 import pytest
 import yaml
 
-from basisit.errors import ValidationFailed
-from basisit.provision import allocation, locking, outputs, secrets
-from basisit.provision.errors import ProvisionError, StackLocked
-from basisit.provision.sources import Source, load_file
+from basisit import oplock
+from basisit.app.sources import Source, load_file
+from basisit.contracts import stack_outputs as outputs
+from basisit.errors import StackLocked, ValidationFailed
+from basisit.provision import allocation, locking
+from basisit.provision.errors import ProvisionError
+from basisit.vault import keys as secrets
 from stacks.model import PlanError, build_plan
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -30,8 +33,8 @@ OUTPUTS = FIXTURES / "stack-outputs-10046118.json"
 
 HOLDER = """
 import sys, time
-from basisit.provision import locking
-lock = locking.KommuneLock(sys.argv[1], "deploy").acquire()
+from basisit import oplock
+lock = oplock.KommuneLock(sys.argv[1], "deploy").acquire()
 print("held", flush=True)
 time.sleep(120)
 """
@@ -57,14 +60,30 @@ def test_a_held_lock_refuses_with_holder_pid_host_and_operation() -> None:
     holder = start_holder("10046118")
     try:
         with pytest.raises(StackLocked) as err:
-            locking.KommuneLock("10046118", "deploy").acquire()
+            oplock.KommuneLock("10046118", "deploy").acquire()
         text = str(err.value)
         assert f"pid {holder.pid}" in text
         assert socket.gethostname() in text
         assert "deploy" in text and "10046118" in text
         # another Kommune is not affected
-        with locking.KommuneLock("10041100", "deploy") as other:
+        with oplock.KommuneLock("10041100", "deploy") as other:
             assert other.stale is None
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_configure_waits_for_no_deploy_of_the_same_kommune() -> None:
+    """Deploy and configure take the one operation lock: a configure while a deploy of the
+    same Kommune runs is refused before any secret is decrypted or any role runs."""
+    from basisit.configure import apply
+
+    outputs.write("10046118", json.loads(OUTPUTS.read_text()))
+    holder = start_holder("10046118")
+    try:
+        with pytest.raises(StackLocked) as err:
+            apply.configure("10046118", actor="test", desired=desired())
+        assert f"deploy by pid {holder.pid}" in str(err.value)
     finally:
         holder.kill()
         holder.wait()
@@ -74,20 +93,20 @@ def test_lock_of_a_killed_holder_is_detected_as_stale() -> None:
     holder = start_holder("10046118")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    with locking.KommuneLock("10046118", "deploy") as lock:
+    with oplock.KommuneLock("10046118", "deploy") as lock:
         assert lock.stale is not None
         assert lock.stale.pid == holder.pid
     # released cleanly this time: the next one finds nothing stale
-    with locking.KommuneLock("10046118", "deploy") as lock:
+    with oplock.KommuneLock("10046118", "deploy") as lock:
         assert lock.stale is None
 
 
 def test_lock_naming_another_machine_is_not_taken_over(data_dir: Path) -> None:
-    path = locking.locks_dir() / "10046118.lock"
+    path = oplock.locks_dir() / "10046118.lock"
     path.write_text(json.dumps({"pid": 4242, "host": "other-host", "operation": "deploy",
                                 "started_at": "2026-01-01T00:00:00+00:00"}))  # fmt: skip
     with pytest.raises(StackLocked, match="other-host"):
-        locking.KommuneLock("10046118", "deploy").acquire()
+        oplock.KommuneLock("10046118", "deploy").acquire()
 
 
 # --- recovery of Pulumi's lock and pending operations -----------------------------------------
@@ -130,7 +149,7 @@ def test_recover_cancels_a_dead_lock_and_drops_pending_operations(tmp_path: Path
     write_pulumi_lock(tmp_path, "10046118", dead_pid(), socket.gethostname())
     pending = [{"type": "creating", "resource": {"urn": "urn:pulumi:x::basisit::T::srv"}}]
     stack = FakeStack({"resources": [{"urn": "a"}], "pending_operations": pending})
-    stale = locking.Holder(1, socket.gethostname(), "deploy", "t")
+    stale = oplock.Holder(1, socket.gethostname(), "deploy", "t")
     result = locking.recover(stack, tmp_path, "basisit", "10046118", stale)
     assert stack.cancelled
     assert stack.imported == {"resources": [{"urn": "a"}], "pending_operations": []}
@@ -293,8 +312,7 @@ def _files_with(root: Path, needles: list[bytes]) -> list[Path]:
 
 def test_private_key_is_never_a_plain_file_and_needs_the_passphrase(data_dir: Path) -> None:
     from basisit.configure.apply import provisioned_ssh_key
-    from basisit.configure.errors import SecretsError
-    from basisit.configure.secrets import SecretStore
+    from basisit.vault.store import SecretsError, SecretStore
 
     pair = secrets.ssh_keypair("10046118")
     assert pair is not None
@@ -356,7 +374,7 @@ def test_a_plain_key_of_an_older_data_dir_is_moved_into_the_store(data_dir: Path
 
 
 def test_a_broken_plain_key_is_named_and_kept(data_dir: Path) -> None:
-    from basisit.configure.errors import SecretsError
+    from basisit.vault.store import SecretsError
 
     folder, private, _ = _legacy_pair(data_dir, "10046118")
     (folder / "id_ed25519").write_text(private[:100])
@@ -376,7 +394,7 @@ def test_a_broken_plain_key_is_named_and_kept(data_dir: Path) -> None:
 
 RACER = """
 import pathlib, sys, time
-from basisit.provision import secrets
+from basisit.vault import keys as secrets
 go = pathlib.Path(sys.argv[2])
 print("ready", flush=True)
 deadline = time.monotonic() + 60
@@ -453,7 +471,7 @@ def test_invalid_outputs_are_not_written_and_the_old_file_stays() -> None:
     bad = dict(good, target="aws")
     del bad["servers"]
     with pytest.raises(ProvisionError, match="servers") as err:
-        outputs.write("10046118", bad)
+        outputs.write("10046118", bad, error=ProvisionError)
     assert "target" in str(err.value)
     assert path.read_text() == before
 

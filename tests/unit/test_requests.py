@@ -272,6 +272,9 @@ def test_a_dependency_submitted_together_cannot_be_dropped_alone(catalog, onboar
         svc.reject(s, svc.get(s, dns), "ops-1", "zu teuer", catalog)
     with session_scope() as s, pytest.raises(ValidationFailed, match="cannot be withdrawn"):
         svc.withdraw(s, svc.get(s, dns), "kommune-it", None, catalog)
+    with session_scope() as s, pytest.raises(ValidationFailed) as err:
+        svc.withdraw(s, svc.get(s, dns), "kommune-it", None, catalog)
+    assert "\n  - then webhosting: webhosting needs a dns service" in str(err.value)
     assert _snapshot() == before
     _approve(web)  # dns is still on its way, so this is fine ...
     with session_scope() as s, pytest.raises(ValidationFailed, match="webhosting needs a dns"):

@@ -27,7 +27,7 @@ from basisit.configure import apply
 from basisit.configure.connection import Mode, mitogen_strategy_dir
 from basisit.configure.records import list_records, read_record
 from basisit.configure.runner import RunResult, run_playbook, summary_table
-from basisit.configure.secrets import SecretStore
+from basisit.vault.store import SecretStore
 
 AGS = "10046118"
 
@@ -368,7 +368,7 @@ def _requests_in_configuring(catalog) -> dict[str, int]:
 
 def _install_key(server: dict[str, Any]) -> None:
     """Where the deploy step keeps the Kommune's key pair: its encrypted store."""
-    from basisit.provision import secrets as provision_secrets
+    from basisit.vault import keys as provision_secrets
 
     store = provision_secrets.key_store()
     store.put(AGS, provision_secrets.PUBLIC, server["pub"].encode() + b"\n")
@@ -422,7 +422,8 @@ def _state(rid: int) -> tuple[str, str | None]:
 def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
     ssh_server, catalog, tmp_path: Path, data_dir: Path
 ) -> None:
-    from basisit import desired_state
+    from basisit.app import configure as configuring
+    from basisit.requests import desired_state
 
     by_instance = _requests_in_configuring(catalog)
     assert len(by_instance) == 2
@@ -441,7 +442,7 @@ def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
     play = _play(tmp_path, "/root/tiny-{{ inventory_hostname }}", gather=True)
     console = Console(record=True, width=200)
 
-    first = apply.configure(AGS, actor="test-operator", playbook=play, console=console)
+    first = configuring.configure(AGS, actor="test-operator", playbook=play, console=console)
     assert first.result.hosts[dns].status == "ok"
     assert first.result.hosts[share].status == "unreachable"
     assert _state(by_instance[dns]) == ("active", None)
@@ -456,7 +457,7 @@ def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
         {dns: ssh_server["port"], share: ssh_server["port"]},
         host_keys={dns: ssh_server["host_key"]},
     )
-    second = apply.configure(AGS, actor="test-operator", playbook=play, console=console)
+    second = configuring.configure(AGS, actor="test-operator", playbook=play, console=console)
     assert second.result.succeeded
     assert second.result.hosts[dns].changed == 0  # idempotent over SSH too
     assert _state(by_instance[share]) == ("active", None)
@@ -477,7 +478,7 @@ def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
         {dns: ssh_server["port"], share: _free_port()},
         host_keys={dns: other_key},
     )
-    third = apply.configure(AGS, actor="test-operator", playbook=play, console=console)
+    third = configuring.configure(AGS, actor="test-operator", playbook=play, console=console)
     assert third.result.hosts[dns].status == "unreachable"
     assert "Host key verification failed" in (third.result.hosts[dns].error or "")
     # Neither the SSH key nor the generated password is readable anywhere in the data dir.

@@ -22,9 +22,10 @@ from typer.testing import CliRunner
 
 from basisit.cli.main import app
 from basisit.configure import inventory as inv
+from basisit.contracts import stack_outputs as outputs
 from basisit.errors import NotFound, ValidationFailed
 from basisit.monitoring import targets
-from basisit.provision import allocation, outputs
+from basisit.provision import allocation
 
 OUTPUTS = FIXTURES / "stack-outputs-10046118.json"
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

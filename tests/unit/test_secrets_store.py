@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from basisit.configure.errors import SecretsError
-from basisit.configure.secrets import SecretStore
+from basisit.vault.store import SecretsError, SecretStore
 
 TH = "10046118"  # Tholey
 SB = "10041100"  # Saarbrücken

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from basisit import paths
 from basisit.catalog.models import Catalog, Flavor, Service, Settings
+from basisit.catalog.parameters import check_value
 from basisit.errors import ValidationFailed
 from basisit.schutzbedarf import rank
 
@@ -146,8 +147,6 @@ def _check_service(service: Service, file: str, roles_dir: Path | None) -> list[
     if service.resources.volumes and not service.resources.server:
         problems.append(f"{file}: resources.volumes: volumes need a server")
     for name, param in service.parameters.items():
-        from basisit.requests.parameters import check_value
-
         if param.pattern is not None:
             try:
                 re.compile(param.pattern)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Schutzbedarf = Literal["normal", "hoch", "sehr hoch"]
+from basisit.schutzbedarf import Schutzbedarf
 
 _FLAVOR = re.compile(r"^SCS-(?P<cpu>\d+)[VTCL]-(?P<ram>\d+(?:\.\d+)?)(?:-(?P<disk>\d+)[ns]?)?$")
 

@@ -33,14 +33,6 @@ DESIRED_OPTION = typer.Option(
 FORMAT_OPTION = typer.Option(Format.table, "--format")
 
 
-def _desired(ags: str, path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None  # configure reads the request database itself
-    from basisit.provision.sources import Source
-
-    return Source(path).desired(ags)
-
-
 def configure(
     ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
     desired_state: Path | None = DESIRED_OPTION,
@@ -50,19 +42,23 @@ def configure(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Run the roles (playbooks/site.yml) on the Kommune's servers through ansible-runner."""
-    from basisit.configure.apply import configure as run_configure
+    from basisit.app import configure as configuring
+    from basisit.app.sources import Source
     from basisit.requests.service import actor_name
 
     ags = ags.strip()
-    outcome = run_configure(
+    out = err_console if fmt is not Format.table else console
+    outcome = configuring.configure(
         ags,
         actor=actor_name(actor),
+        source=Source(desired_state),
         mode=connection,
-        desired=_desired(ags, desired_state),
-        console=err_console if fmt is not Format.table else console,
+        console=out,
         forks=forks,
-        update_requests=desired_state is None,
     )
+    for rid, error in sorted(outcome.requests.items()):
+        state = "[green]active[/]" if error is None else f"[red]failed[/]: {escape(error)}"
+        out.print(f"request {rid}: {state}", highlight=False)
     if fmt is not Format.table:
         record = outcome.result.to_record()
         record["requests"] = {str(k): v for k, v in outcome.requests.items()}
@@ -79,7 +75,7 @@ def _select(ags: str | None, all_: bool, desired_state: Path | None) -> list[str
         raise BasisItError("name one Kommune with --ags AGS, or use --all")
     if ags:
         return [ags.strip()]
-    from basisit.provision.sources import Source
+    from basisit.app.sources import Source
 
     fleet = Source(desired_state).fleet()
     if not fleet:
@@ -124,7 +120,7 @@ def converge(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Deploy the Kommune's infrastructure, then configure it: the operator's one command."""
-    from basisit.configure import converge as conv
+    from basisit.app import converge as conv
     from basisit.provision import operations
     from basisit.requests.service import actor_name
 
@@ -140,27 +136,24 @@ def converge(
         if kind != "start":
             err_console.print(f"{ags_}  deploy    {kind:6} {escape(text)}", highlight=False)
 
-    results: list[dict[str, Any]] = []
     if parallel == 1 or len(kommunen) == 1:
-        for one in kommunen:
-            try:
-                results.append(
-                    conv.converge_one(
-                        one,
-                        actor=who,
-                        target=tgt,
-                        desired_state=desired_state,
-                        mode=connection,
-                        console=out,
-                        report=show,
-                        deploy_progress=deploy_lines,
-                    )
-                )
-            except BasisItError as exc:
-                if len(kommunen) == 1:
-                    raise
-                err_console.print(f"{one}  [red]failed[/]    {escape(str(exc))}", highlight=False)
-                results.append({"ags": one, "ok": False, "error": str(exc)})
+
+        def show_or_fail(ags_: str, phase: str, text: str) -> None:
+            if phase == "failed":
+                err_console.print(f"{ags_}  [red]failed[/]    {escape(text)}", highlight=False)
+            else:
+                show(ags_, phase, text)
+
+        results = conv.converge_in_turn(
+            kommunen,
+            actor=who,
+            target=tgt,
+            desired_state=desired_state,
+            mode=connection,
+            console=out,
+            report=show_or_fail,
+            deploy_progress=deploy_lines,
+        )
     else:
 
         def done(res: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ def doctor(
 ) -> None:
     """Check every prerequisite by using it; name what is missing and the command that fixes it.
 
-    Exit 0 when all pass, 7 when something is missing.
+    Exit 0 when all pass, 8 when something is missing.
     """
     from basisit.preflight import CHECKS, run_checks
 

@@ -6,12 +6,11 @@ import typer
 from rich.table import Table
 
 from basisit import kommunen as registry
+from basisit.app import views
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
-from basisit.errors import NotFound
 from basisit.requests import onboarding as onb
-from basisit.requests.service import actor_name, present_instances
+from basisit.requests.service import actor_name
 from basisit.store.db import session_scope
-from basisit.store.models import Onboarding
 
 app = group("The Saarland's Kommunen and their onboarding.")
 
@@ -25,26 +24,7 @@ def list_kommunen(
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """All 58 Kommunen, or those matching the filters."""
-    kreis = kreis.strip() if kreis is not None else None
-    if kreis and not any(
-        kreis.lower() in (k.kreis.lower(), k.kreis_schluessel) for k in registry.all_kommunen()
-    ):
-        known = sorted({k.kreis for k in registry.all_kommunen()})
-        raise NotFound(f"unknown Kreis {kreis!r} (known: {', '.join(known)})")
-    with session_scope() as session:
-        active = {o.ags for o in session.query(Onboarding).filter(Onboarding.active)}
-    rows = []
-    for k in registry.all_kommunen():
-        if kreis and kreis.lower() not in (k.kreis.lower(), k.kreis_schluessel):
-            continue
-        if onboarded is not None and (k.ags in active) != onboarded:
-            continue
-        rows.append(
-            {
-                "ags": k.ags, "name": k.name, "typ": k.typ, "kreis": k.kreis,
-                "einwohner": k.einwohner, "onboarded": k.ags in active,
-            }
-        )  # fmt: skip
+    rows = [r.to_dict() for r in views.kommunen(kreis, onboarded)]
     if fmt is not Format.table:
         emit(rows, fmt)
         return
@@ -62,33 +42,11 @@ def list_kommunen(
 @app.command()
 def show(ags: str, fmt: Format = typer.Option(Format.table, "--format")) -> None:
     """One Kommune: registry data, onboarding, services."""
-    k = registry.get(ags)
-    with session_scope() as session:
-        record = session.get(Onboarding, k.ags)
-        services = {
-            name: f"{inst.service_id} {inst.request.plan} ({inst.request.state})"
-            for name, inst in present_instances(session, k.ags).items()
-        }
-        data = {
-            "ags": k.ags, "name": k.name, "typ": k.typ, "kreis": k.kreis,
-            "einwohner": k.einwohner, "flaeche_ha": k.flaeche_ha, "slug": k.slug,
-            "onboarded": bool(record and record.active),
-        }  # fmt: skip
-        if record:
-            data.update(
-                contact_name=record.contact_name,
-                contact_email=record.contact_email,
-                cost_centre=record.cost_centre,
-                billing_address=record.billing_address,
-                leitweg_id=record.leitweg_id,
-                onboarded_at=str(record.onboarded_at),
-                offboarded_at=str(record.offboarded_at) if record.offboarded_at else None,
-            )
-        data["services"] = services
+    data = views.kommune(ags)
     if fmt is not Format.table:
         emit(data, fmt)
         return
-    table = Table(show_header=False, title=f"{k.name} ({k.ags})")
+    table = Table(show_header=False, title=f"{data['name']} ({data['ags']})")
     table.add_column(style="bold")
     table.add_column()
     for key, value in data.items():

@@ -6,6 +6,7 @@ import typer
 
 from basisit.cli import catalog as catalog_cli
 from basisit.cli import configure as configure_cli
+from basisit.cli import db as db_cli
 from basisit.cli import doctor as doctor_cli
 from basisit.cli import kommunen as kommunen_cli
 from basisit.cli import provision as provision_cli
@@ -25,6 +26,7 @@ requests_cli.register(app)
 provision_cli.register(app)
 configure_cli.register(app)
 doctor_cli.register(app)
+db_cli.register(app)
 # Further command groups register here, one line each.
 
 if __name__ == "__main__":

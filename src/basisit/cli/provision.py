@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from basisit.app.sources import Source
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.errors import BasisItError
 
@@ -48,9 +49,7 @@ _ACTION_STYLE = {
 }
 
 
-def _source(path: Path | None) -> Any:
-    from basisit.provision.sources import Source
-
+def _source(path: Path | None) -> Source:
     return Source(path)
 
 
@@ -60,7 +59,7 @@ def _target(value: str | None) -> str:
     return operations.check_target(value) if value else operations.default_target()
 
 
-def _select(ags: str | None, all_: bool, source: Any) -> list[str]:
+def _select(ags: str | None, all_: bool, source: Source) -> list[str]:
     if bool(ags) == bool(all_):
         raise BasisItError("name one Kommune with --ags AGS, or use --all")
     if ags:
@@ -100,7 +99,7 @@ def _fleet_progress(total: int, label: str) -> Progress:
 def _run_fleet(
     operation: str, kommunen: list[str], options: dict[str, Any], parallel: int
 ) -> list[dict[str, Any]]:
-    from basisit.provision import fleet
+    from basisit.app import fleet
 
     with _fleet_progress(len(kommunen), operation) as bar:
         task = bar.add_task("", total=len(kommunen))
@@ -186,14 +185,14 @@ def plan(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Preview what a deploy would create, change and delete; changes nothing."""
-    from basisit.provision import operations
+    from basisit.app import deploy as deploying
 
     source = _source(desired_state)
     kommunen = _select(ags, all_, source)
     tgt = _target(target)
     if len(kommunen) == 1:
         with err_console.status(f"planning AGS {kommunen[0]} on target {tgt} ..."):
-            result = operations.plan(kommunen[0], source, target=tgt).to_dict()
+            result = deploying.plan(kommunen[0], source, target=tgt).to_dict()
         results = [result]
     else:
         options = {"desired_state": str(desired_state) if desired_state else None, "target": tgt}
@@ -227,7 +226,7 @@ def deploy(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Create or update the Kommune's infrastructure and write its stack outputs."""
-    from basisit.provision import operations
+    from basisit.app import deploy as deploying
     from basisit.requests.service import actor_name
 
     source = _source(desired_state)
@@ -237,7 +236,7 @@ def deploy(
     if len(kommunen) == 1:
         err_console.print(f"deploying AGS {kommunen[0]} on target {tgt}", highlight=False)
         with err_console.status("pulumi up ..."):
-            result = operations.deploy(
+            result = deploying.deploy(
                 kommunen[0], source, target=tgt, actor=who, refresh=refresh,
                 progress=_printer(prefix=False),
             ).to_dict()  # fmt: skip
@@ -312,7 +311,9 @@ def destroy(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Remove all of a Kommune's infrastructure, its volumes (and their data) included."""
+    from basisit.app import deploy as deploying
     from basisit.provision import operations
+    from basisit.requests.service import actor_name
 
     ags = ags.strip()
     if ags not in operations.deployed_stacks():
@@ -325,7 +326,9 @@ def destroy(
             abort=True,
         )
     with err_console.status(f"destroying AGS {ags} ..."):
-        result = operations.destroy(ags, progress=_printer(prefix=False)).to_dict()
+        result = deploying.destroy(
+            ags, actor=actor_name(None), progress=_printer(prefix=False)
+        ).to_dict()
     if fmt is not Format.table:
         emit(result, fmt)
     else:
@@ -337,28 +340,9 @@ def destroy(
 
 def status_cmd(fmt: Format = FORMAT_OPTION) -> None:
     """Per Kommune: last deployment, resource count, outcome."""
-    from basisit.provision import locking, status
+    from basisit.app import status
 
-    rows = []
-    for data in status.all_records():
-        last = data.get("last_change") or data.get("last") or {}
-        outcome = last.get("outcome", "-")
-        if outcome == "running":
-            lock = locking.locks_dir() / f"{data['ags']}.lock"
-            busy = lock.exists() and lock.stat().st_size > 0 and _lock_held(lock)
-            outcome = "running" if busy else "interrupted"
-        rows.append(
-            {
-                "ags": data["ags"],
-                "target": data.get("target") or last.get("target"),
-                "last_operation": last.get("operation"),
-                "finished_at": last.get("finished_at") or last.get("started_at"),
-                "outcome": outcome,
-                "resource_count": data.get("resource_count"),
-                "error": last.get("error"),
-                "last_check": (data.get("last") or {}).get("operation"),
-            }
-        )
+    rows = [r.to_dict() for r in status.deployments()]
     if fmt is not Format.table:
         emit(rows, fmt)
         return
@@ -382,18 +366,6 @@ def status_cmd(fmt: Format = FORMAT_OPTION) -> None:
     console.print(table)
 
 
-def _lock_held(path: Path) -> bool:
-    import fcntl
-
-    with open(path) as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return False
-
-
 def inventory(
     ags: str = typer.Option(..., "--ags", help="AGS of the Kommune"),
     desired_state: Path | None = typer.Option(
@@ -406,7 +378,7 @@ def inventory(
 
     ags = ags.strip()
     outputs_doc = inv.load_outputs(ags)
-    desired = inv.load_desired(ags, desired_state)
+    desired = inv.load_desired(ags, desired_state) if desired_state else Source(None).desired(ags)
     emit(inv.build_inventory(outputs_doc, desired), fmt if fmt is not Format.table else Format.yaml)
 
 

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.table import Table
 
-from basisit import desired_state, kommunen
+from basisit.app import views
 from basisit.catalog import load_catalog
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
+from basisit.contracts import desired_state as contract1
 from basisit.errors import BasisItError
+from basisit.requests import desired_state
 from basisit.requests import service as svc
-from basisit.requests import workflow as wf
 from basisit.requests.pricing import Quote
 from basisit.store.db import session_scope
 from basisit.store.models import Request
@@ -66,24 +66,6 @@ def _quote_table(req: Request, quote: Quote | None) -> Table:
             f"[bold]{req.one_time_eur}[/]",
         )
     return table
-
-
-def _summary(req: Request) -> dict[str, Any]:
-    return {
-        "id": req.id,
-        "ags": req.ags,
-        "kind": req.kind,
-        "instance": req.instance,
-        "service": req.service_id,
-        "plan": req.plan,
-        "schutzbedarf": req.schutzbedarf,
-        "state": req.state,
-        "monthly_eur": str(req.monthly_eur) if req.monthly_eur is not None else None,
-        "one_time_eur": str(req.one_time_eur) if req.one_time_eur is not None else None,
-        "needs_finance": req.needs_finance,
-        "approvals_missing": svc.approvals_needed(req) if req.state == "submitted" else [],
-        "error": req.error,
-    }
 
 
 @app.command()
@@ -214,12 +196,7 @@ def list_requests(
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """Requests, newest last."""
-    if ags:
-        ags = kommunen.get(ags).ags
-    if state and state not in wf.STATES:
-        raise BasisItError(f"unknown state {state!r} (states: {', '.join(wf.STATES)})")
-    with session_scope() as session:
-        rows = [_summary(r) for r in svc.list_requests(session, ags, state)]
+    rows = views.requests(ags, state)
     if fmt is not Format.table:
         emit(rows, fmt)
         return
@@ -242,7 +219,7 @@ def show(request_id: int, fmt: Format = typer.Option(Format.table, "--format")) 
     """One request with its prices, approvals and audit trail."""
     with session_scope() as session:
         req = svc.get(session, request_id)
-        data = _summary(req)
+        data = views.request_summary(req)
         data["parameters"] = req.parameters
         data["price_lines"] = req.price_lines
         data["approvals"] = [
@@ -284,13 +261,8 @@ def desired_state_command(
     """The Kommune's desired state (contract 1), the input of deploy and configure."""
     document = desired_state.build(ags)
     if output:
-        text = (
-            json.dumps(document, indent=2, ensure_ascii=False)
-            if fmt is Format.json
-            else yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-        )
         try:
-            output.write_text(text, encoding="utf-8")
+            contract1.write(output, document, "json" if fmt is Format.json else "yaml")
         except OSError as exc:
             raise BasisItError(
                 f"cannot write the desired state to {output}: {exc.strerror}"

@@ -1,31 +1,36 @@
-"""`basisit configure`: outputs + desired state -> inventory -> ansible-runner -> requests.
+"""The configure driver: outputs + desired state -> inventory -> ansible-runner -> a result.
 
-One run per Kommune at a time (a lock file per AGS). The order is: read and check both
-contracts (nothing has happened yet if they are broken), decrypt the Kommune's secrets into a
-private temp dir, run site.yml, store new secrets back, remove the temp dir, write the run
-record, and only then move the requests (active when every host of the instance succeeded).
+One operation per Kommune at a time: configure takes the same lock as deploy and destroy
+(basisit.oplock), so a configure never runs beside a deploy of the same Kommune.
+
+The order is: read and check both contracts (nothing has happened yet if they are broken),
+decrypt the Kommune's secrets into a private temp dir, run site.yml, store new secrets back,
+remove the temp dir, write the run record and return the outcome per request (the use case,
+basisit.app.configure, then moves the requests: active when every host of the instance
+succeeded).
 """
 
 from __future__ import annotations
 
-import fcntl
+import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from basisit import paths
+from basisit import oplock, runlog
 from basisit.configure import inventory as inv
 from basisit.configure.connection import Mode
 from basisit.configure.errors import ConfigureError
 from basisit.configure.records import write_record
 from basisit.configure.runner import RunResult, run_playbook, summary_table
-from basisit.configure.secrets import SecretStore
+from basisit.contracts.desired_state import DesiredState
+from basisit.vault import keys
+from basisit.vault.store import SecretStore
 
+log = logging.getLogger(__name__)
 # In the secrets dir, kept in the store: host keys pinned on first contact (servers whose
 # outputs carry no host key).
 KNOWN_HOSTS = "ssh/known_hosts"
@@ -44,39 +49,13 @@ class ConfigureOutcome:
     record: Path
 
 
-@contextmanager
-def kommune_lock(ags: str) -> Iterator[None]:
-    """Refuse a second configure of the same Kommune while one runs (the secrets write-back
-    of two runs would race). flock is released by the kernel if the process dies."""
-    lock_dir = paths.data_dir() / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    path = lock_dir / f"configure-{ags}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise ConfigureError(
-                f"a configuration run of AGS {ags} is already in progress ({holder}); "
-                "wait for it to finish"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
 def provisioned_ssh_key(ags: str) -> bytes:
     """The Kommune's SSH private key, made by the deploy step and kept encrypted in its store
-    (basisit.provision.secrets); callers write it only into a run's private temp dir."""
-    from basisit.provision import secrets as provision_secrets
-
-    pair = provision_secrets.ssh_keypair(ags, create=False)
+    (basisit.vault.keys); callers write it only into a run's private temp dir."""
+    pair = keys.ssh_keypair(ags, create=False)
     if pair is None:
         raise ConfigureError(
-            f"no SSH key for AGS {ags} (nothing in {provision_secrets.key_location(ags)}); "
+            f"no SSH key for AGS {ags} (nothing in {keys.key_location(ags)}); "
             f"deploy the Kommune first (basisit deploy --ags {ags})"
         )
     return pair.private_key().encode()
@@ -100,7 +79,7 @@ class RequestScope:
     missing: list[str]  # servers it needs that the stack outputs do not have
 
 
-def request_scopes(desired: dict[str, Any], inventory: dict[str, Any]) -> dict[int, RequestScope]:
+def request_scopes(desired: DesiredState, inventory: dict[str, Any]) -> dict[int, RequestScope]:
     """request id -> the servers whose success it needs, for the requests configure finishes.
 
     An instance's own server counts, and for a backup instance also the servers it backs up
@@ -124,7 +103,7 @@ def request_scopes(desired: dict[str, Any], inventory: dict[str, Any]) -> dict[i
 
 
 def request_results(
-    desired: dict[str, Any], inventory: dict[str, Any], result: RunResult
+    desired: DesiredState, inventory: dict[str, Any], result: RunResult
 ) -> dict[int, str | None]:
     """Per request: None when all hosts it needs finished every role, else the first error."""
     results: dict[int, str | None] = {}
@@ -145,26 +124,24 @@ def configure(
     *,
     actor: str,
     mode: Mode = Mode.fast,
-    desired: dict[str, Any] | None = None,
+    desired: DesiredState,
     console: Console | None = None,
     forks: int | None = None,
     time_server: str | None = None,
     playbook: Path | None = None,
-    update_requests: bool = True,
     show_progress: bool = True,
 ) -> ConfigureOutcome:
-    """Configure one Kommune. `desired` defaults to the request database's desired state;
-    pass update_requests=False when it came from elsewhere (a file)."""
+    """Configure one Kommune from its desired state (contract 1) and stack outputs (contract
+    2). Returns per request the outcome (None: every host it needs succeeded); moving the
+    requests is the use case's (basisit.app.configure)."""
     console = console or Console()
     outputs = inv.load_outputs(ags)
-    if desired is None:
-        desired = inv.load_desired(ags)
     time_server = time_server or os.environ.get("BASISIT_TIME_SERVER") or inv.DEFAULT_TIME_SERVER
     # Fails here, before anything runs, if outputs and desired state disagree.
     inv.build_inventory(outputs, desired, time_server=time_server)
     store = SecretStore()
 
-    with kommune_lock(ags):
+    with oplock.KommuneLock(ags, "configure"):
         ssh_key = provisioned_ssh_key(ags)
         with store.unlocked(ags) as unlocked:
             # Connection files go beside the secrets dir, out of the roles' sight, and are not
@@ -187,31 +164,33 @@ def configure(
                 f"Configuring AGS {ags} ({desired['kommune']['name']}): "
                 f"{len(inventory['all']['hosts'])} server(s), connection {mode}"
             )
+            secret_values = unlocked.secret_values() | _key_lines(ssh_key)
+            runlog.add_secrets(secret_values)
+            log.info(
+                "AGS %s: configure, %d server(s), connection %s",
+                ags,
+                len(inventory["all"]["hosts"]),
+                mode,
+            )
             result = run_playbook(
                 inventory,
                 unlocked.root,
                 ags=ags,
                 mode=mode,
                 playbook=playbook,
-                secret_values=unlocked.secret_values() | _key_lines(ssh_key),
+                secret_values=secret_values,
                 console=console,
                 forks=forks,
                 show_progress=show_progress,
             )
         result.stored_secrets = unlocked.stored
 
+    log.info("AGS %s: configure ended %s in %.1f s", ags, result.status, result.duration_s)
     requests = request_results(desired, inventory, result)
     if result.status == "canceled":
         # Leave the requests where they are: nobody decided the run failed.
         record = write_record(result, {}, {"actor": actor})
         raise Interrupted(f"configuration of AGS {ags} canceled; record {record}")
     record = write_record(result, requests, {"actor": actor})
-    if update_requests and requests:
-        from basisit.requests import lifecycle
-
-        lifecycle.finish_configuring(ags, requests, actor)
     console.print(summary_table(result))
-    for rid, error in sorted(requests.items()):
-        state = "[green]active[/]" if error is None else f"[red]failed[/]: {error}"
-        console.print(f"request {rid}: {state}", highlight=False)
     return ConfigureOutcome(result=result, requests=requests, record=record)

@@ -17,7 +17,3 @@ class OutputsError(ConfigureError):
 
 class InventoryError(ConfigureError):
     """Stack outputs and desired state do not fit together."""
-
-
-class SecretsError(ConfigureError):
-    """The secrets store cannot be opened, read or written."""

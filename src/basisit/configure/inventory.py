@@ -8,108 +8,61 @@ reading and the schema checks and name the file and field of every problem.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from functools import cache
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import jsonschema
 import yaml
 
-from basisit import paths
+from basisit.configure.connection import playbooks_dir
 from basisit.configure.errors import InventoryError, OutputsError
-
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
-OUTPUTS_SCHEMA = SCHEMAS / "stack-outputs.v1.schema.json"
-DESIRED_SCHEMA = SCHEMAS / "desired-state.v1.schema.json"
+from basisit.contracts import desired_state, stack_outputs
+from basisit.contracts.desired_state import DesiredState, ServiceEntry
+from basisit.contracts.stack_outputs import Endpoint, Server, StackOutputs
 
 # Roles that every server gets, in the order site.yml applies them.
 BASE_ROLES = ("baseline", "node_exporter")
-# Every role site.yml knows; their groups always exist (empty if unused) so a play for a role
-# no server has matches an empty group instead of warning about an unknown pattern.
-KNOWN_ROLES = (
-    "baseline",
-    "node_exporter",
-    "backup_server",
-    "samba",
-    "openldap",
-    "powerdns",
-    "postgresql",
-    "nginx",
-    "mail",
-    "wireguard",
-    "backup_client",
-)
+SITE_PLAYBOOK = "site.yml"
+
+
+@cache
+def known_roles() -> tuple[str, ...]:
+    """Every role site.yml applies, in its order: the one list (a play per role,
+    plays/<role>.yml). Their groups always exist (empty if unused), so a play for a role no
+    server has matches an empty group instead of warning about an unknown pattern."""
+    site = playbooks_dir() / SITE_PLAYBOOK
+    plays = yaml.safe_load(site.read_text(encoding="utf-8")) or []
+    roles = tuple(
+        PurePosixPath(play["ansible.builtin.import_playbook"]).stem
+        for play in plays
+        if isinstance(play, dict) and "ansible.builtin.import_playbook" in play
+    )
+    if not roles:
+        raise InventoryError(f"{site}: imports no plays (expected plays/<role>.yml)")
+    return roles
+
+
 DEFAULT_TIME_SERVER = "127.0.0.1"
 
 
-def _schema_problems(data: Any, schema_path: Path) -> list[str]:
-    schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-        problems.append(f"{where.lstrip('.') or '(top level)'}: {err.message}")
-    return problems
-
-
 def outputs_path(ags: str) -> Path:
-    return paths.outputs_dir() / f"{ags}.json"
+    return stack_outputs.path_for(ags)
 
 
-def load_outputs(ags: str, path: Path | None = None) -> dict[str, Any]:
+def load_outputs(ags: str, path: Path | None = None) -> StackOutputs:
     """Read and check <data_dir>/outputs/<ags>.json; every problem names the file."""
-    path = path or outputs_path(ags)
-    if not path.is_file():
-        raise OutputsError(
-            f"no stack outputs for AGS {ags}: {path} does not exist "
-            f"(deploy first: basisit deploy --ags {ags})"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise OutputsError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OutputsError(f"{path}: cannot read: {exc}") from None
-    problems = _schema_problems(data, OUTPUTS_SCHEMA)
-    if problems:
-        raise OutputsError(
-            f"{path}: does not match {OUTPUTS_SCHEMA.name}:\n  - " + "\n  - ".join(problems)
-        )
-    if data["ags"] != ags:
-        raise OutputsError(f"{path}: field ags is {data['ags']!r}, expected {ags!r}")
-    return data
+    return stack_outputs.load(ags, path, missing=OutputsError, error=OutputsError)
 
 
-def load_desired(ags: str, path: Path | None = None) -> dict[str, Any]:
-    """The desired state from a file (YAML or JSON) or, without one, from the request database."""
-    if path is not None:
-        if not path.is_file():
-            raise InventoryError(f"desired state file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise InventoryError(f"{path}: not valid YAML/JSON: {exc}") from None
-        source = str(path)
-    else:
-        from basisit import desired_state  # the lead's module; imported late, it opens the DB
-
-        data = desired_state.build(ags)
-        source = f"desired state of AGS {ags}"
-    problems = _schema_problems(data, DESIRED_SCHEMA)
-    if problems:
-        raise InventoryError(
-            f"{source}: does not match {DESIRED_SCHEMA.name}:\n  - " + "\n  - ".join(problems)
-        )
-    if data["ags"] != ags:
-        raise InventoryError(f"{source}: field ags is {data['ags']!r}, expected {ags!r}")
-    return data
+def load_desired(ags: str, path: Path) -> DesiredState:
+    """The desired state from a file (YAML or JSON), checked; InventoryError names the field.
+    (From the request database it comes through basisit.app.sources.)"""
+    return desired_state.load(path, ags=ags, file_error=InventoryError, error=InventoryError)
 
 
-def backup_coverage(desired: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def backup_coverage(desired: DesiredState) -> dict[str, ServiceEntry]:
     """Instance -> the backup service entry that backs it up (the backup's depends_on)."""
-    covered: dict[str, dict[str, Any]] = {}
+    covered: dict[str, ServiceEntry] = {}
     for svc in desired["services"]:
         if svc["service"] != "backup" and "backup_server" not in svc["roles"]:
             continue
@@ -124,7 +77,7 @@ def backup_coverage(desired: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return covered
 
 
-def host_roles(server: dict[str, Any], covered: dict[str, dict[str, Any]]) -> list[str]:
+def host_roles(server: Server, covered: dict[str, ServiceEntry]) -> list[str]:
     """The server's service roles from the outputs, plus backup_client when a backup covers it."""
     roles = [r for r in server["roles"] if r not in BASE_ROLES]
     if server["instance"] in covered and "backup_client" not in roles:
@@ -132,15 +85,15 @@ def host_roles(server: dict[str, Any], covered: dict[str, dict[str, Any]]) -> li
     return roles
 
 
-def vpn_endpoint(endpoint: dict[str, Any]) -> str:
+def vpn_endpoint(endpoint: Endpoint) -> str:
     """host:port as WireGuard's Endpoint takes it (an IPv6 address in brackets)."""
     host, port = endpoint["host"], int(endpoint["port"])
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def build_inventory(
-    outputs: dict[str, Any],
-    desired: dict[str, Any],
+    outputs: StackOutputs,
+    desired: DesiredState,
     *,
     secrets_dir: str | None = None,
     ssh_key_file: str | None = None,
@@ -173,7 +126,7 @@ def build_inventory(
         raise InventoryError(f"stack outputs of AGS {ags}: duplicate server names {dupes}")
 
     hosts: dict[str, dict[str, Any]] = {}
-    groups: dict[str, list[str]] = {role: [] for role in KNOWN_ROLES}
+    groups: dict[str, list[str]] = {role: [] for role in known_roles()}
     servers_summary = []
     for server in outputs["servers"]:
         svc = services.get(server["instance"])
@@ -254,7 +207,7 @@ def build_inventory(
     }
 
 
-def known_hosts_text(outputs: dict[str, Any]) -> str:
+def known_hosts_text(outputs: StackOutputs) -> str:
     """known_hosts lines for the servers whose host key the stack outputs carry."""
     lines = []
     for server in outputs["servers"]:

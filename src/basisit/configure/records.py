@@ -48,4 +48,5 @@ def list_records(ags: str) -> list[Path]:
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

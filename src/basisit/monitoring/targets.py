@@ -19,7 +19,6 @@ names the file, so a file_sd file already in place is never replaced by a partia
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +26,10 @@ from typing import Any
 
 import yaml
 
-from basisit import paths
-from basisit.errors import NotFound, ValidationFailed
-from basisit.provision import outputs as contract2
+from basisit.contracts import stack_outputs
+from basisit.contracts.stack_outputs import StackOutputs
+from basisit.errors import ValidationFailed
+from basisit.files import atomic_write
 
 FILE_SD_SUFFIXES = (".json", ".yml", ".yaml")
 
@@ -45,7 +45,7 @@ class ScrapeTargets:
         return sorted({g["labels"]["ags"] for g in self.groups})
 
 
-def target_groups(documents: Iterable[dict[str, Any]]) -> ScrapeTargets:
+def target_groups(documents: Iterable[StackOutputs]) -> ScrapeTargets:
     """file_sd target groups of the given contract-2 documents, sorted by AGS and server."""
     result = ScrapeTargets()
     seen: dict[str, str] = {}
@@ -80,47 +80,10 @@ def target_groups(documents: Iterable[dict[str, Any]]) -> ScrapeTargets:
     return result
 
 
-def read_outputs(kommunen: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def read_outputs(kommunen: Iterable[str] | None = None) -> list[StackOutputs]:
     """Contract 2 of the named Kommunen (default: every one with an outputs file), checked
     against the schema; every problem names its file, and one broken file fails the lot."""
-    folder = paths.outputs_dir()
-    if kommunen is None:
-        files = sorted(folder.glob("*.json"))
-    else:
-        files = []
-        for ags in dict.fromkeys(a.strip() for a in kommunen):
-            path = contract2.path_for(ags)
-            if not path.is_file():
-                raise NotFound(
-                    f"no stack outputs for AGS {ags}: {path} does not exist "
-                    f"(deploy first: basisit deploy --ags {ags})"
-                )
-            files.append(path)
-    documents: list[dict[str, Any]] = []
-    problems: list[str] = []
-    for path in files:
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})")
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: cannot read: {exc}")
-            continue
-        if not isinstance(doc, dict):
-            problems.append(f"{path}: (top level): not a JSON object")
-            continue
-        found = contract2.problems(doc)
-        if found:
-            problems.extend(f"{path}: {p}" for p in found)
-            continue
-        if doc["ags"] != path.stem:
-            problems.append(f"{path}: field ags is {doc['ags']!r}, expected {path.stem!r}")
-            continue
-        documents.append(doc)
-    if problems:
-        raise ValidationFailed(f"stack outputs do not match {contract2.SCHEMA}", problems)
-    return documents
+    return stack_outputs.load_many(None if kommunen is None else list(kommunen))
 
 
 def collect(kommunen: Iterable[str] | None = None) -> ScrapeTargets:
@@ -148,8 +111,4 @@ def write(path: Path, groups: list[dict[str, Any]]) -> Path:
     text = render(groups, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary name ends in .tmp, so a file_sd glob such as *.json never matches it.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o644)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, text, mode=0o644)

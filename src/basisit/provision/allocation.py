@@ -17,16 +17,16 @@ new server never takes the address or port of one that is still being torn down.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from basisit import addressing, paths
+from basisit.files import atomic_write, flock
 from basisit.provision.errors import ProvisionError
 from stacks.model import port_slots, server_services
 
@@ -65,12 +65,8 @@ def port_range() -> tuple[int, int]:
 
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
-    with open(_dir() / "allocations.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with flock(_dir() / "allocations.lock"):
+        yield
 
 
 def _load() -> dict[str, Any]:
@@ -87,10 +83,7 @@ def _load() -> dict[str, Any]:
 
 
 def _save(data: dict[str, Any]) -> None:
-    path = registry_file()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
+    atomic_write(registry_file(), json.dumps(data, indent=1, sort_keys=True))
 
 
 def _bindable(port: int, protocols: set[str]) -> bool:
@@ -118,7 +111,7 @@ def _slot_protocols(slot: str) -> set[str]:
     return {"udp"} if slot.endswith("/udp") else {"tcp"}
 
 
-def allocate(ags: str, desired: dict[str, Any], *, local: bool, persist: bool) -> Allocation:
+def allocate(ags: str, desired: Mapping[str, Any], *, local: bool, persist: bool) -> Allocation:
     """Host numbers (and for the local target ports) for the Kommune's servers.
 
     With persist False (plan), new numbers are computed but not recorded.
@@ -168,7 +161,7 @@ def _show(span: tuple[int, int] | None) -> str:
     return f"{span[0]}-{span[1]}" if span else "unknown"
 
 
-def prune(ags: str, desired: dict[str, Any]) -> None:
+def prune(ags: str, desired: Mapping[str, Any]) -> None:
     """After a successful deploy: free what servers no longer in the desired state held."""
     instances = {svc["instance"] for svc in server_services(desired)}
     slots = set(port_slots(desired))
@@ -192,4 +185,5 @@ def release(ags: str) -> None:
 
 def recorded(ags: str) -> dict[str, Any] | None:
     with _locked():
-        return _load()["kommunen"].get(ags)
+        entry: dict[str, Any] | None = _load()["kommunen"].get(ags)
+    return entry

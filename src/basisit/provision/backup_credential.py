@@ -3,7 +3,7 @@
 On the openstack target the stack exports it as the secret output `backup_credential`
 ({auth_url, region (optional), id, secret} of a Keystone application credential). It never goes
 into contract 2, which is a plain file: the driver stores it Fernet-encrypted in the Kommune's
-configure store (basisit.configure.secrets.SecretStore) as `swift/backup_credential.json`,
+configure store (basisit.vault.store.SecretStore) as `swift/backup_credential.json`,
 shaped as the environment restic reads (OS_AUTH_URL, OS_APPLICATION_CREDENTIAL_ID,
 OS_APPLICATION_CREDENTIAL_SECRET, OS_REGION_NAME). A configure run decrypts it into
 basisit_secrets_dir, where the backup_client play reads it; contract 2 only names it
@@ -16,10 +16,11 @@ stack has none any more and on destroy. Error messages name fields, never values
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from basisit.configure.secrets import SecretStore
+from basisit.contracts.stack_outputs import StackOutputs
 from basisit.provision.errors import ProvisionError
+from basisit.vault.store import SecretStore
 
 # The stack output, as stacks.tenant exports it.
 OUTPUT = "backup_credential"
@@ -77,7 +78,7 @@ def store(ags: str, output: Any | None, secret_store: SecretStore | None = None)
     return MARKER
 
 
-def mark(ags: str, doc: dict[str, Any], marker: str | None) -> dict[str, Any]:
+def mark(ags: str, doc: StackOutputs, marker: str | None) -> StackOutputs:
     """Contract 2 with object_storage.credential naming where the credential is stored."""
     if marker is None:
         return doc
@@ -85,7 +86,8 @@ def mark(ags: str, doc: dict[str, Any], marker: str | None) -> dict[str, Any]:
         raise ProvisionError(
             f"stack outputs of AGS {ags}: a backup credential but no object storage container"
         )
-    return {**doc, "object_storage": {**doc["object_storage"], "credential": marker}}
+    storage = doc.get("object_storage") or {}
+    return cast(StackOutputs, {**doc, "object_storage": {**storage, "credential": marker}})
 
 
 def remove(ags: str, secret_store: SecretStore | None = None) -> None:

@@ -12,10 +12,11 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
+from typing import Any
 
 from basisit import paths
+from basisit.files import atomic_write
 from basisit.provision.errors import ProvisionError
 
 PROJECT = "basisit"
@@ -89,11 +90,7 @@ def plugin_shim_dir() -> Path:
     text = f'#!/bin/sh\nexec "{sys.executable}" -u -m pulumi.dynamic "$@"\n'
     if not shim.is_file() or shim.read_text() != text:
         # A unique temp name: parallel fleet workers may all get here at once.
-        fd, tmp = tempfile.mkstemp(dir=shim_dir, prefix=".shim-")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, shim)
+        atomic_write(shim, text, mode=0o755)
     return shim_dir
 
 
@@ -131,7 +128,7 @@ def engine_env(passphrase_file: Path) -> dict[str, str]:
 
 
 @functools.cache
-def pulumi_command():  # -> auto.PulumiCommand, imported late: pulumi is slow to import
+def pulumi_command() -> Any:  # auto.PulumiCommand, imported late: pulumi is slow to import
     from pulumi import automation as auto
 
     bin_dir = find_pulumi_bin_dir()

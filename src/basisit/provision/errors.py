@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from basisit.errors import BasisItError, Conflict
+from basisit.errors import BasisItError
 
 
 class ProvisionError(BasisItError):
     """A plan, deploy, drift check or destroy that failed; the message says why."""
 
     exit_code = 1
-
-
-class StackLocked(Conflict):
-    """Another operation on the same Kommune is running."""
 
 
 class DriftFound(BasisItError):

@@ -93,8 +93,9 @@ class Collector:
                 self._say("start", f"{op} {short_type(md.type)} {step.name}")
         elif event.res_outputs_event is not None:
             md = event.res_outputs_event.metadata
-            step = self.steps.get(md.urn)
-            if step is not None:
+            done = self.steps.get(md.urn)
+            if done is not None:
+                step = done
                 step.status = "done"
                 started = self._started.get(md.urn)
                 if started is not None:
@@ -109,9 +110,9 @@ class Collector:
                     self._say("done", f"{op} {short_type(md.type)} {step.name} ({step.seconds}s)")
         elif event.res_op_failed_event is not None:
             md = event.res_op_failed_event.metadata
-            step = self.steps.get(md.urn)
-            if step is not None:
-                step.status = "failed"
+            failed = self.steps.get(md.urn)
+            if failed is not None:
+                failed.status = "failed"
             self._say("failed", f"{short_type(md.type)} {urn_name(md.urn)} failed")
         elif event.diagnostic_event is not None:
             diag = event.diagnostic_event

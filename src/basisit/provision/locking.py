@@ -1,11 +1,10 @@
-"""One operation per Kommune at a time, and recovery after one was killed.
+"""Recovery of a Kommune's stack after a run was killed.
 
 Two locks guard a stack:
 
-1. The suite's own lock, <data_dir>/provision/locks/<ags>.lock. It is taken with flock(2),
-   so the kernel drops it the moment its holder dies, and it holds the holder's pid, host,
-   operation and start time for the message a second caller gets. A file that still names a
-   holder although nobody holds the flock was left by a killed run: *stale*.
+1. The suite's operation lock per Kommune (basisit.oplock.KommuneLock), which every mutating
+   step takes, configure included. A file that still names a holder although nobody holds
+   the flock was left by a killed run: *stale*.
 2. Pulumi's own lock (file backend: .pulumi/locks/.../<project>/<ags>/<uuid>.json, naming pid
    and host), taken by the CLI for the length of an update. A killed CLI leaves it behind.
 
@@ -23,127 +22,18 @@ Recovery, run before every operation once the suite's lock is held:
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import fcntl
 import json
 import os
-import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from basisit import paths
-from basisit.provision.errors import StackLocked
+from basisit.errors import StackLocked
+from basisit.oplock import Holder, pid_alive, this_host
 
 ORPHAN_GRACE_S = 30
-
-
-@dataclass(frozen=True)
-class Holder:
-    pid: int
-    host: str
-    operation: str
-    started_at: str
-    user: str = ""
-
-    def describe(self) -> str:
-        return f"{self.operation} by pid {self.pid} on {self.host} since {self.started_at}"
-
-
-def pid_alive(pid: int) -> bool:
-    """A running process; a zombie (killed, not yet reaped) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def this_host() -> str:
-    return socket.gethostname()
-
-
-def locks_dir() -> Path:
-    path = paths.data_dir() / "provision" / "locks"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-class KommuneLock:
-    """The suite's lock for one AGS; use as a context manager."""
-
-    def __init__(self, ags: str, operation: str) -> None:
-        self.ags = ags
-        self.operation = operation
-        self.path = locks_dir() / f"{ags}.lock"
-        self._fd: int | None = None
-        self.stale: Holder | None = None  # set when a killed run's lock was found
-
-    def _read(self, fd: int) -> Holder | None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        raw = os.read(fd, 4096).decode(errors="replace").strip()
-        if not raw:
-            return None
-        try:
-            return Holder(**json.loads(raw))
-        except (json.JSONDecodeError, TypeError):
-            return Holder(0, "?", "unknown operation", "?")
-
-    def acquire(self) -> KommuneLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = self._read(fd)
-            os.close(fd)
-            who = holder.describe() if holder else "another process"
-            raise StackLocked(
-                f"AGS {self.ags} is busy: {who} (lock {self.path}); "
-                "wait for it to finish, then try again"
-            ) from None
-        previous = self._read(fd)
-        if previous is not None:
-            if previous.host != this_host() and previous.pid:
-                os.close(fd)
-                raise StackLocked(
-                    f"AGS {self.ags}: the lock names {previous.describe()}, another machine; "
-                    f"if that run is gone, remove {self.path} and try again"
-                )
-            # Nobody holds the flock, yet the file names a holder: that run was killed.
-            self.stale = previous
-        me = Holder(
-            pid=os.getpid(),
-            host=this_host(),
-            operation=self.operation,
-            started_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-            user=os.environ.get("USER", ""),
-        )
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps(asdict(me)).encode())
-        os.fsync(fd)
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        # An empty file means "released cleanly"; only a killed run leaves its name behind.
-        os.ftruncate(self._fd, 0)
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
-
-    def __enter__(self) -> KommuneLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
 
 
 # --- Pulumi's lock and pending operations ------------------------------------------------------

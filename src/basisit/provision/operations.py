@@ -6,37 +6,41 @@ is in a file backend under <data_dir>/pulumi/state, secrets are encrypted with t
 from <data_dir>/secrets/pulumi.passphrase. Every operation holds the Kommune's lock and first
 recovers from a killed run (basisit.provision.locking).
 
-A deploy from the request database moves the Kommune's requests along: approved/failed ->
-provisioning before the update, -> configuring (or failed, with the error) after it.
+The drivers take a desired-state document (contract 1) and return a Result; they never touch
+requests. Moving the requests along a deploy is the use case's (basisit.app.deploy).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from basisit import paths
-from basisit.errors import BasisItError
+from basisit import oplock, paths
+from basisit.contracts import stack_outputs as outputs
+from basisit.contracts.desired_state import DesiredState
+from basisit.errors import BasisItError, StackLocked
 from basisit.provision import (
     allocation,
     backup_credential,
     environment,
     locking,
-    outputs,
-    secrets,
     status,
 )
-from basisit.provision.errors import ProvisionError, StackLocked
+from basisit.provision.errors import ProvisionError
 from basisit.provision.events import Collector, Progress
-from basisit.provision.sources import Source
+from basisit.vault import keys as secrets
+from stacks.model import PREFIX_PATTERN
+from stacks.targets import TARGETS
 
-TARGETS = ("local", "openstack")
-_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 # Used by `plan` for a Kommune that has no key pair yet: a preview must not create secrets.
+log = logging.getLogger(__name__)
 _PLACEHOLDER_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBsYW5wbGFucGxhbnBsYW5wbGFucGxhbnBsYW5wbGFu plan"
 )
@@ -66,7 +70,7 @@ class Result:
 
 def resource_prefix() -> str:
     prefix = os.environ.get("BASISIT_RESOURCE_PREFIX") or "basisit"
-    if not _PREFIX.fullmatch(prefix):
+    if not PREFIX_PATTERN.fullmatch(prefix):
         raise ProvisionError(
             f"BASISIT_RESOURCE_PREFIX={prefix!r}: use 1-20 lower-case letters, digits, '-'"
         )
@@ -83,10 +87,9 @@ def default_target() -> str:
     return check_target(os.environ.get("BASISIT_TARGET") or "local")
 
 
-def _check_ags(ags: str, desired: dict[str, Any], source: Source) -> None:
+def _check_ags(ags: str, desired: DesiredState) -> None:
     if desired["ags"] != ags:
-        where = source.path or "the request database"
-        raise ProvisionError(f"{where}: field ags is {desired['ags']!r}, expected {ags!r}")
+        raise ProvisionError(f"the desired state is for AGS {desired['ags']!r}, expected {ags!r}")
 
 
 def deployed_stacks() -> list[str]:
@@ -102,7 +105,7 @@ def _previous_target(ags: str) -> str | None:
     return None
 
 
-def build_program(ags: str, desired: dict[str, Any], target: str, *, persist: bool) -> Any:
+def build_program(ags: str, desired: DesiredState, target: str, *, persist: bool) -> Any:
     """The inline program with its inputs: allocation, SSH key, target settings."""
     from stacks import targets, tenant
 
@@ -192,25 +195,42 @@ def _locked_message(ags: str, exc: Exception) -> StackLocked:
     return StackLocked(f"AGS {ags} is busy: {_cli_error(exc)}")
 
 
-def plan(ags: str, source: Source, *, target: str, progress: Progress | None = None) -> Result:
+def _recovered(ags: str, program: Any, lock: oplock.KommuneLock) -> tuple[Any, locking.Recovery]:
+    """The Kommune's stack, opened under its lock, after clearing what a killed run left."""
+    stack = open_stack(ags, program)
+    rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+    return stack, rec
+
+
+@contextlib.contextmanager
+def _one_at_a_time(ags: str) -> Iterator[None]:
+    """Pulumi's own refusal of a second update (someone ran `pulumi` by hand) as StackLocked."""
+    from pulumi import automation as auto
+
+    try:
+        yield
+    except auto.ConcurrentUpdateError as exc:
+        raise _locked_message(ags, exc) from None
+
+
+def plan(
+    ags: str, desired: DesiredState, *, target: str, progress: Progress | None = None
+) -> Result:
     """A preview: what a deploy would create, update, delete. Changes nothing."""
     from pulumi import automation as auto
 
     check_target(target)
-    desired = source.desired(ags)
-    _check_ags(ags, desired, source)
+    _check_ags(ags, desired)
     started = time.monotonic()
     result = Result(ags, "plan")
     collector = Collector(ags, progress)
-    with locking.KommuneLock(ags, "plan") as lock:
+    with oplock.KommuneLock(ags, "plan") as lock:
         program = build_program(ags, desired, target, persist=False)
-        stack = open_stack(ags, program)
-        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+        stack, rec = _recovered(ags, program, lock)
         result.recovery = rec.describe() if rec.happened else None
         try:
-            stack.preview(on_event=collector, color="never")
-        except auto.ConcurrentUpdateError as exc:
-            raise _locked_message(ags, exc) from None
+            with _one_at_a_time(ags):
+                stack.preview(on_event=collector, color="never")
         except auto.CommandError as exc:
             message = _hint(target, _error_text(exc, collector))
             raise ProvisionError(f"plan of AGS {ags} failed: {message}") from None
@@ -220,91 +240,108 @@ def plan(ags: str, source: Source, *, target: str, progress: Progress | None = N
     return result
 
 
+def check_previous_target(ags: str, target: str) -> None:
+    """A Kommune deployed on one target is destroyed there before it moves to another."""
+    previous = _previous_target(ags)
+    if previous and previous != target:
+        raise ProvisionError(
+            f"AGS {ags} is deployed on target {previous!r}; destroy it there before "
+            f"deploying it on {target!r}"
+        )
+
+
+class DeployFailed(ProvisionError):
+    """A deploy that failed; `reason` is the message without the 'deploy of AGS ...' lead."""
+
+    def __init__(self, ags: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"deploy of AGS {ags} failed: {reason}")
+
+
 def deploy(
     ags: str,
-    source: Source,
+    desired: DesiredState,
     *,
     target: str,
-    actor: str,
     refresh: bool = True,
     progress: Progress | None = None,
+    lock: oplock.KommuneLock | None = None,
+    request_ids: Sequence[int] = (),
 ) -> Result:
     """`pulumi up` for one Kommune, then contract 2 into <data_dir>/outputs/<ags>.json and
-    the backup credential (openstack) into the Kommune's encrypted secrets store."""
-    from pulumi import automation as auto
+    the backup credential (openstack) into the Kommune's encrypted secrets store.
 
+    Takes the Kommune's operation lock unless the caller holds it already (`lock`, the use
+    case that moves the requests does). `request_ids` only go into the status record.
+    """
     check_target(target)
-    desired = source.desired(ags)  # a bad document stops here, before anything changes
-    _check_ags(ags, desired, source)
+    _check_ags(ags, desired)  # a bad document stops here, before anything changes
+    if lock is not None:
+        return _deploy(ags, desired, target, refresh, progress, lock, request_ids)
+    with oplock.KommuneLock(ags, "deploy") as own:
+        check_previous_target(ags, target)
+        return _deploy(ags, desired, target, refresh, progress, own, request_ids)
+
+
+def _deploy(
+    ags: str,
+    desired: DesiredState,
+    target: str,
+    refresh: bool,
+    progress: Progress | None,
+    lock: oplock.KommuneLock,
+    request_ids: Sequence[int],
+) -> Result:
+
     started = time.monotonic()
-    result = Result(ags, "deploy")
+    log.info("AGS %s: deploy on target %s (requests %s)", ags, target, list(request_ids))
+    result = Result(ags, "deploy", request_ids=list(request_ids))
     collector = Collector(ags, progress)
-    with locking.KommuneLock(ags, "deploy") as lock:
-        previous = _previous_target(ags)
-        if previous and previous != target:
-            raise ProvisionError(
-                f"AGS {ags} is deployed on target {previous!r}; destroy it there before "
-                f"deploying it on {target!r}"
+    record = status.start(ags, "deploy", target)
+    try:
+        program = build_program(ags, desired, target, persist=True)
+        stack, rec = _recovered(ags, program, lock)
+        if rec.happened:
+            result.recovery = rec.describe()
+            if progress:
+                progress(ags, "info", f"recovered from a killed run: {result.recovery}")
+        with _one_at_a_time(ags):
+            up = stack.up(
+                on_event=collector,
+                show_secrets=False,
+                color="never",
+                # After a killed run the state may lag behind reality: read it first.
+                refresh=refresh or rec.happened,
+                suppress_outputs=True,
             )
-        record = status.start(ags, "deploy", target)
-        lifecycle = source.from_db
-        try:
-            if lifecycle:
-                from basisit.requests import lifecycle as requests_lifecycle
-
-                result.request_ids = requests_lifecycle.start_provisioning(ags, actor)
-            program = build_program(ags, desired, target, persist=True)
-            stack = open_stack(ags, program)
-            rec = locking.recover(
-                stack, environment.state_dir(), environment.PROJECT, ags, lock.stale
-            )
-            if rec.happened:
-                result.recovery = rec.describe()
-                if progress:
-                    progress(ags, "info", f"recovered from a killed run: {result.recovery}")
-            try:
-                up = stack.up(
-                    on_event=collector,
-                    show_secrets=False,
-                    color="never",
-                    # After a killed run the state may lag behind reality: read it first.
-                    refresh=refresh or rec.happened,
-                    suppress_outputs=True,
-                )
-            except auto.ConcurrentUpdateError as exc:
-                raise _locked_message(ags, exc) from None
-            # The backup credential goes into the encrypted store, contract 2 only names it.
-            marker = backup_credential.store(ags, up.outputs.get(backup_credential.OUTPUT))
-            doc = outputs.document(up.outputs["outputs"].value)
-            doc = backup_credential.mark(ags, doc, marker)
-            result.outputs_file = str(outputs.write(ags, doc))
-            allocation.prune(ags, desired)
-            result.changes = collector.counts()
-            result.resource_count = collector.resource_count()
-            result.steps = [s.to_dict() for s in collector.changed()]
-            if lifecycle:
-                requests_lifecycle.finish_provisioning(ags, result.request_ids, actor, None)
-        except Exception as exc:
-            message = _hint(target, _error_text(exc, collector))
-            result.ok, result.error = False, message
-            result.duration_s = time.monotonic() - started
-            if lifecycle and result.request_ids:
-                from basisit.requests import lifecycle as requests_lifecycle
-
-                requests_lifecycle.finish_provisioning(ags, result.request_ids, actor, message)
-            status.finish(
-                ags, record, outcome="failed", error=message, duration_s=result.duration_s,
-                extra={"request_ids": result.request_ids, "recovery": result.recovery},
-            )  # fmt: skip
-            if isinstance(exc, StackLocked):
-                raise
-            raise ProvisionError(f"deploy of AGS {ags} failed: {message}") from None
+        # The backup credential goes into the encrypted store, contract 2 only names it.
+        marker = backup_credential.store(ags, up.outputs.get(backup_credential.OUTPUT))
+        doc = outputs.document(up.outputs["outputs"].value)
+        doc = backup_credential.mark(ags, doc, marker)
+        result.outputs_file = str(outputs.write(ags, doc, error=ProvisionError))
+        allocation.prune(ags, desired)
+        result.changes = collector.counts()
+        result.resource_count = collector.resource_count()
+        result.steps = [s.to_dict() for s in collector.changed()]
+    except Exception as exc:
+        message = _hint(target, _error_text(exc, collector))
+        log.error("AGS %s: deploy failed: %s", ags, message, exc_info=True)
+        result.ok, result.error = False, message
         result.duration_s = time.monotonic() - started
         status.finish(
-            ags, record, outcome="succeeded", changes=result.changes,
-            resource_count=result.resource_count, duration_s=result.duration_s,
+            ags, record, outcome="failed", error=message, duration_s=result.duration_s,
             extra={"request_ids": result.request_ids, "recovery": result.recovery},
         )  # fmt: skip
+        if isinstance(exc, StackLocked):
+            raise
+        raise DeployFailed(ags, message) from None
+    result.duration_s = time.monotonic() - started
+    log.info("AGS %s: deployed in %.1f s: %s", ags, result.duration_s, result.changes)
+    status.finish(
+        ags, record, outcome="succeeded", changes=result.changes,
+        resource_count=result.resource_count, duration_s=result.duration_s,
+        extra={"request_ids": result.request_ids, "recovery": result.recovery},
+    )  # fmt: skip
     return result
 
 
@@ -321,14 +358,12 @@ def drift(ags: str, *, progress: Progress | None = None) -> Result:
     started = time.monotonic()
     result = Result(ags, "drift")
     collector = Collector(ags, progress)
-    with locking.KommuneLock(ags, "drift") as lock:
-        stack = open_stack(ags, _no_program)
-        rec = locking.recover(stack, environment.state_dir(), environment.PROJECT, ags, lock.stale)
+    with oplock.KommuneLock(ags, "drift") as lock:
+        stack, rec = _recovered(ags, _no_program, lock)
         result.recovery = rec.describe() if rec.happened else None
         try:
-            stack.preview_refresh(on_event=collector, show_secrets=False, color="never")
-        except auto.ConcurrentUpdateError as exc:
-            raise _locked_message(ags, exc) from None
+            with _one_at_a_time(ags):
+                stack.preview_refresh(on_event=collector, show_secrets=False, color="never")
         except auto.CommandError as exc:
             raise ProvisionError(
                 f"drift check of AGS {ags} failed: {_error_text(exc, collector)}"
@@ -339,49 +374,54 @@ def drift(ags: str, *, progress: Progress | None = None) -> Result:
     return result
 
 
-def destroy(ags: str, *, progress: Progress | None = None) -> Result:
+def previous_target(ags: str) -> str:
+    """The target the Kommune was last deployed on ("unknown" when no record says)."""
+    return str(status.read(ags).get("target") or "unknown")
+
+
+def destroy(
+    ags: str, *, progress: Progress | None = None, lock: oplock.KommuneLock | None = None
+) -> Result:
     """Remove everything of the Kommune: resources, stack, outputs, allocations, SSH key,
-    backup credential."""
-    from pulumi import automation as auto
+    backup credential. Takes the Kommune's lock unless the caller holds it (`lock`)."""
+    if lock is not None:
+        return _destroy(ags, progress, lock)
+    with oplock.KommuneLock(ags, "destroy") as own:
+        return _destroy(ags, progress, own)
+
+
+def _destroy(ags: str, progress: Progress | None, lock: oplock.KommuneLock) -> Result:
 
     _existing(ags)
     started = time.monotonic()
     result = Result(ags, "destroy")
     collector = Collector(ags, progress)
-    target = status.read(ags).get("target") or "unknown"
-    with locking.KommuneLock(ags, "destroy") as lock:
-        record = status.start(ags, "destroy", target)
-        try:
-            stack = open_stack(ags, _no_program)
-            rec = locking.recover(
-                stack, environment.state_dir(), environment.PROJECT, ags, lock.stale
-            )
-            result.recovery = rec.describe() if rec.happened else None
-            try:
-                stack.destroy(on_event=collector, show_secrets=False, color="never")
-            except auto.ConcurrentUpdateError as exc:
-                raise _locked_message(ags, exc) from None
-            result.changes = collector.counts()
-            result.steps = [s.to_dict() for s in collector.changed()]
-            stack.workspace.remove_stack(ags)
-            outputs.remove(ags)
-            allocation.release(ags)
-            secrets.remove_ssh_keypair(ags)
-            backup_credential.remove(ags)
-            shutil.rmtree(environment.workspace_dir(ags), ignore_errors=True)
-        except Exception as exc:
-            message = _error_text(exc, collector)
-            result.duration_s = time.monotonic() - started
-            status.finish(
-                ags, record, outcome="failed", error=message, duration_s=result.duration_s
-            )
-            if isinstance(exc, StackLocked):
-                raise
-            raise ProvisionError(f"destroy of AGS {ags} failed: {message}") from None
+    target = previous_target(ags)
+    record = status.start(ags, "destroy", target)
+    try:
+        stack, rec = _recovered(ags, _no_program, lock)
+        result.recovery = rec.describe() if rec.happened else None
+        with _one_at_a_time(ags):
+            stack.destroy(on_event=collector, show_secrets=False, color="never")
+        result.changes = collector.counts()
+        result.steps = [s.to_dict() for s in collector.changed()]
+        stack.workspace.remove_stack(ags)
+        outputs.remove(ags)
+        allocation.release(ags)
+        secrets.remove_ssh_keypair(ags)
+        backup_credential.remove(ags)
+        shutil.rmtree(environment.workspace_dir(ags), ignore_errors=True)
+    except Exception as exc:
+        message = _error_text(exc, collector)
         result.duration_s = time.monotonic() - started
-        result.resource_count = 0
-        status.finish(
-            ags, record, outcome="succeeded", changes=result.changes, resource_count=0,
-            duration_s=result.duration_s,
-        )  # fmt: skip
+        status.finish(ags, record, outcome="failed", error=message, duration_s=result.duration_s)
+        if isinstance(exc, StackLocked):
+            raise
+        raise ProvisionError(f"destroy of AGS {ags} failed: {message}") from None
+    result.duration_s = time.monotonic() - started
+    result.resource_count = 0
+    status.finish(
+        ags, record, outcome="succeeded", changes=result.changes, resource_count=0,
+        duration_s=result.duration_s,
+    )  # fmt: skip
     return result

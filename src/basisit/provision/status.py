@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from basisit import paths
+from basisit.files import atomic_write
 
 CHANGING = ("deploy", "destroy")
 
@@ -36,14 +37,12 @@ def read(ags: str) -> dict[str, Any]:
     path = _path(ags)
     if not path.is_file():
         return {"ags": ags}
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def _write(ags: str, data: dict[str, Any]) -> None:
-    path = _path(ags)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(_path(ags), json.dumps(data, indent=1, sort_keys=True))
 
 
 def start(ags: str, operation: str, target: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The suite's own steps move requests past approved: deploy, then configure.
 
-Provisioning and configuration call these hooks; people cannot make these transitions.
+The use cases deploy and configure (basisit.app) call these hooks around the drivers; people
+cannot make these transitions.
 """
 
 from __future__ import annotations

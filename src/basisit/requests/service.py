@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from basisit import kommunen
+from basisit.catalog import parameters as params
 from basisit.catalog.models import Catalog, Plan, Service
 from basisit.errors import BasisItError, NotFound, TransitionNotAllowed, ValidationFailed
-from basisit.requests import parameters as params
+from basisit.requests import rules
 from basisit.requests import workflow as wf
 from basisit.requests.pricing import Quote, quote
-from basisit.schutzbedarf import needs_backup, rank
 from basisit.store.models import Approval, AuditEvent, Onboarding, Request
 
 INSTANCE_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -307,24 +307,15 @@ def get(session: Session, request_id: int) -> Request:
     return req
 
 
-@dataclass(frozen=True)
-class _Planned:
-    """An instance as it will be once the requests being checked are approved."""
-
-    name: str
-    service_id: str
-    schutzbedarf: str
-
-
 def _landscape(
     session: Session, ags: str, batch: Iterable[Request], without: int | None = None
-) -> dict[str, _Planned]:
+) -> dict[str, rules.Planned]:
     """Present instances, plus submitted requests, plus this batch; minus what is removed.
 
     `without`: leave this submitted request out, as if it were rejected or withdrawn.
     """
     result = {
-        name: _Planned(name, inst.service_id, inst.schutzbedarf)
+        name: rules.Planned(name, inst.service_id, inst.schutzbedarf)
         for name, inst in present_instances(session, ags).items()
     }
     pending = session.scalars(
@@ -336,124 +327,8 @@ def _landscape(
         if req.kind == "decommission":
             result.pop(req.instance, None)
         else:
-            result[req.instance] = _Planned(req.instance, req.service_id, req.schutzbedarf)
+            result[req.instance] = rules.Planned(req.instance, req.service_id, req.schutzbedarf)
     return result
-
-
-def _check_rules(catalog: Catalog, req: Request, landscape: dict[str, _Planned]) -> list[str]:
-    planned = _Planned(req.instance, req.service_id, req.schutzbedarf)
-    problems = _rules_of(catalog, planned, landscape)
-    if req.kind == "change":
-        problems += _dependents_broken(catalog, planned, landscape)
-    return problems
-
-
-def _dependents_broken(
-    catalog: Catalog, changed: _Planned, landscape: dict[str, _Planned]
-) -> list[str]:
-    """What the other instances that rely on `changed` lack in `landscape`."""
-    backup = catalog.settings.backup_service
-    problems: list[str] = []
-    for other in landscape.values():
-        service = catalog.services.get(other.service_id)
-        if other.name == changed.name or service is None:
-            continue
-        deps = {*service.dependencies.all_of, *service.dependencies.any_of}
-        if changed.service_id in deps or (
-            changed.service_id == backup and needs_backup(other.schutzbedarf)
-        ):
-            problems += [f"then {other.name}: {p}" for p in _rules_of(catalog, other, landscape)]
-    return problems
-
-
-def _rules_of(catalog: Catalog, planned: _Planned, landscape: dict[str, _Planned]) -> list[str]:
-    service = catalog.services[planned.service_id]
-    problems: list[str] = []
-    level = planned.schutzbedarf
-    if level not in service.schutzbedarf:
-        problems.append(
-            f"Schutzbedarf {level!r} is not offered for {service.id} "
-            f"(offered: {', '.join(service.schutzbedarf)})"
-        )
-        return problems
-    others = [p for p in landscape.values() if p.name != planned.name]
-
-    def at_least(services: Iterable[str]) -> tuple[list[_Planned], list[_Planned]]:
-        wanted = set(services)
-        found = [p for p in others if p.service_id in wanted]
-        return found, [p for p in found if rank(p.schutzbedarf) >= rank(level)]
-
-    for dep in service.dependencies.all_of:
-        found, strong = at_least([dep])
-        if not found:
-            problems.append(
-                f"{service.id} needs a {dep} service of the same Kommune: request it together "
-                "(submit both at once) or first"
-            )
-        elif not strong:
-            problems.append(
-                f"Schutzbedarf: {service.id} at {level!r} needs {dep} at {level!r} or higher, "
-                f"but {', '.join(f'{p.name} is {p.schutzbedarf!r}' for p in found)}"
-            )
-    if service.dependencies.any_of:
-        found, strong = at_least(service.dependencies.any_of)
-        if not found:
-            problems.append(
-                f"{service.id} needs one of {', '.join(service.dependencies.any_of)} in the same "
-                "Kommune (something to work on)"
-            )
-        elif not strong:
-            problems.append(
-                f"Schutzbedarf: {service.id} at {level!r} needs at least one of its dependencies "
-                f"at {level!r} or higher"
-            )
-    backup = catalog.settings.backup_service
-    if needs_backup(level) and service.id != backup:
-        found, strong = at_least([backup])
-        if not strong:
-            problems.append(
-                f"Schutzbedarf {level!r}: {service.id} needs a {backup} service at {level!r} or "
-                "higher for the same Kommune"
-                + (f" ({', '.join(p.name + ' is ' + repr(p.schutzbedarf) for p in found)})"
-                   if found else "")
-            )  # fmt: skip
-    return problems
-
-
-def _check_removal(catalog: Catalog, req: Request, landscape: dict[str, _Planned]) -> list[str]:
-    """A decommission must not leave another instance without what it needs."""
-    problems: list[str] = []
-    for other in landscape.values():
-        if other.name == req.instance:
-            continue
-        rest = [p for p in landscape.values() if p.name not in (other.name, req.instance)]
-        service = catalog.services.get(other.service_id)
-        if service is None:
-            continue
-        needed = [d for d in service.dependencies.all_of if d == req.service_id]
-        if needed and not any(p.service_id == req.service_id for p in rest):
-            problems.append(
-                f"{other.name} ({other.service_id}) needs a {req.service_id}: decommission it "
-                "together or first"
-            )
-        if service.dependencies.any_of and req.service_id in service.dependencies.any_of:
-            left = [p for p in rest if p.service_id in service.dependencies.any_of]
-            if not left:
-                problems.append(
-                    f"{other.name} ({other.service_id}) would have nothing left to work on"
-                )
-        if (
-            req.service_id == catalog.settings.backup_service
-            and needs_backup(other.schutzbedarf)
-            and not any(
-                p.service_id == req.service_id and rank(p.schutzbedarf) >= rank(other.schutzbedarf)
-                for p in rest
-            )
-        ):
-            problems.append(
-                f"{other.name} has Schutzbedarf {other.schutzbedarf!r} and needs this backup"
-            )
-    return problems
 
 
 def check(
@@ -468,9 +343,9 @@ def check(
         return req.parameters, None, [f"service {service.id!r} has no plan {req.plan!r}"]
     landscape = _landscape(session, req.ags, batch)
     if req.kind == "decommission":
-        return req.parameters, None, _check_removal(catalog, req, landscape)
+        return req.parameters, None, rules.check_removal(catalog, req, landscape)
     resolved, problems = params.resolve(service, plan, req.parameters)
-    problems += _check_rules(catalog, req, landscape)
+    problems += rules.check_rules(catalog, req, landscape)
     if problems:
         return resolved, None, problems
     try:
@@ -581,8 +456,11 @@ def _relied_on(session: Session, catalog: Catalog | None, req: Request, what: st
         return
     catalog = catalog or _catalog()
     landscape = _landscape(session, req.ags, [], without=req.id)
-    planned = _Planned(req.instance, req.service_id, req.schutzbedarf)
-    problems = _dependents_broken(catalog, planned, landscape)
+    planned = rules.Planned(req.instance, req.service_id, req.schutzbedarf)
+    problems = [
+        f"then {other.name}: {p}"
+        for other, p in rules.dependents_broken(catalog, planned, landscape)
+    ]
     if problems:
         raise ValidationFailed(
             f"request {req.id} cannot be {what}: other requests or services of the Kommune "

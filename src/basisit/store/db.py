@@ -7,16 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from basisit import paths
 from basisit.errors import BasisItError, Conflict
+from basisit.files import flock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -31,7 +33,7 @@ def database_url() -> str:
     return f"sqlite:///{paths.data_dir() / 'basisit.sqlite'}"
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     # WAL lets readers go on while a writer commits; busy_timeout makes racing writers wait
@@ -41,22 +43,83 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration; safe to call every time."""
+# Any fixed number: the PostgreSQL advisory lock that serialises migrations of one database.
+_PG_MIGRATION_LOCK = 0x62617369  # "basi"
+
+
+def _upgrade(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Held to the end of this transaction: a second migrator waits, then finds the
+            # schema at head and does nothing.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
 
-@cache
-def engine_for(url: str) -> Engine:
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """SQLite: an flock beside the database file (PostgreSQL locks inside _upgrade)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if database and database != ":memory:":
+        with flock(Path(f"{database}.migrate.lock")):
+            yield
+    else:
+        yield
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration; safe to call every time, never twice at once
+    (SQLite: an flock beside the database file; PostgreSQL: an advisory lock)."""
+    with _migration_lock(engine):
+        _upgrade(engine)
+
+
+def head_revision() -> str:
+    """The newest migration's revision (what `basisit db upgrade` brings the database to)."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return str(ScriptDirectory.from_config(cfg).get_current_head())
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _new_engine(url: str) -> Engine:
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    migrate(engine)
     return engine
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    engine = _new_engine(url)
+    migrate(engine)  # automatic, and serialised (see migrate)
+    return engine
+
+
+def upgrade() -> tuple[str | None, str]:
+    """`basisit db upgrade`: the configured database to the newest migration.
+
+    Returns (revision before, revision now).
+    """
+    engine = _new_engine(database_url())
+    try:
+        with _migration_lock(engine):
+            before = current_revision(engine)
+            _upgrade(engine)
+            return before, str(current_revision(engine))
+    finally:
+        engine.dispose()
 
 
 def engine() -> Engine:

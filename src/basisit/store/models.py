@@ -97,3 +97,75 @@ class AuditEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(20), default=None)
     to_state: Mapped[str | None] = mapped_column(String(20), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+# --- operational records ------------------------------------------------------------------------
+# What ran on which Kommune and how it ended; written by the use cases (basisit.app), read by
+# `basisit status` and, later, the portal, in one transaction.
+
+
+class Deployment(Base):
+    """One deploy or destroy of a Kommune's stack; outcome running until it ends."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_ags_started", "ags", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ags: Mapped[str] = mapped_column(String(8))
+    operation: Mapped[str] = mapped_column(String(16))  # deploy | destroy
+    target: Mapped[str | None] = mapped_column(String(16), default=None)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")  # succeeded | failed
+    actor: Mapped[str | None] = mapped_column(String(100), default=None)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    duration_s: Mapped[float | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    resource_count: Mapped[int | None] = mapped_column(default=None)
+    request_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    pid: Mapped[int] = mapped_column(default=0)
+    host: Mapped[str] = mapped_column(String(255), default="")
+
+
+class ConfigurationRun(Base):
+    """One configure run of a Kommune (the run record file keeps the per-host detail)."""
+
+    __tablename__ = "configuration_runs"
+    __table_args__ = (Index("ix_configuration_runs_ags_started", "ags", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ags: Mapped[str] = mapped_column(String(8))
+    actor: Mapped[str | None] = mapped_column(String(100), default=None)
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # ansible-runner: successful, failed, ...
+    succeeded: Mapped[bool] = mapped_column(default=False)
+    changed: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    duration_s: Mapped[float | None] = mapped_column(default=None)
+    hosts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # host -> status
+    requests: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # id -> error | None
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    record_file: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Job(Base):
+    """Long work for the portal's workers (queued -> running -> succeeded | failed)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # deploy | configure | converge | ...
+    ags: Mapped[str | None] = mapped_column(String(8), default=None)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    worker: Mapped[str | None] = mapped_column(String(255), default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

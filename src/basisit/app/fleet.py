@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from basisit import runlog
 from basisit.errors import BasisItError
 from basisit.provision.events import Progress
 
@@ -24,9 +25,11 @@ OPERATIONS = ("plan", "deploy", "drift")
 _queue: Any = None
 
 
-def _init_worker(q: Any) -> None:
+def _init_worker(q: Any, logfile: str | None = None) -> None:
     global _queue
     _queue = q
+    if logfile:
+        runlog.attach(Path(logfile))  # the worker's records go to the parent's run log
 
 
 def report_to_parent(ags: str, kind: str, text: str) -> None:
@@ -37,18 +40,19 @@ def report_to_parent(ags: str, kind: str, text: str) -> None:
 
 def _work(operation: str, ags: str, options: dict[str, Any]) -> dict[str, Any]:
     """Runs in a worker process: one operation on one Kommune, never raises."""
+    from basisit.app import deploy as deploying
+    from basisit.app.sources import Source
     from basisit.provision import operations
-    from basisit.provision.sources import Source
 
     path = options.get("desired_state")
     source = Source(Path(path) if path else None)
     try:
         if operation == "plan":
-            result = operations.plan(
+            result = deploying.plan(
                 ags, source, target=options["target"], progress=report_to_parent
             )
         elif operation == "deploy":
-            result = operations.deploy(
+            result = deploying.deploy(
                 ags,
                 source,
                 target=options["target"],
@@ -132,7 +136,7 @@ def run_each(
             max_workers=min(parallel, max(1, len(kommunen))),
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(events,),
+            initargs=(events, str(runlog.current() or "") or None),
         ) as pool:
             futures = {pool.submit(work, ags): ags for ags in kommunen}
             for future in as_completed(futures):

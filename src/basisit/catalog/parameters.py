@@ -1,4 +1,7 @@
-"""Request parameters checked against a service's parameter specs and a plan's limits."""
+"""Parameter values checked against a service's parameter specs and a plan's limits.
+
+A catalog rule: the catalog checks its own defaults with it, the requests their values.
+"""
 
 from __future__ import annotations
 

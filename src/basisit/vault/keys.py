@@ -15,19 +15,15 @@ The private key also goes into the Kommune's stack, only as a secret output.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import secrets
 import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from basisit import paths
-from basisit.configure.errors import SecretsError
-from basisit.configure.secrets import SecretStore, check_ags
+from basisit import paths, runlog
+from basisit.files import LockBusy, create_exclusive, flock
+from basisit.vault.store import SecretsError, SecretStore, check_ags
 
 PASSPHRASE_FILE = "pulumi.passphrase"
 DEPLOY_STORE = "deploy"
@@ -44,29 +40,6 @@ def secrets_dir() -> Path:
     return path
 
 
-def _create_private(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` (mode 0600) unless it exists; atomic, safe against races.
-
-    Returns False when another process got there first (its file is kept).
-    """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)  # fails if the file exists: the first writer wins
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
 def _tighten(path: Path) -> None:
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
@@ -76,7 +49,7 @@ def passphrase_file() -> Path:
     """The passphrase file, generated once (256 random bits)."""
     path = secrets_dir() / PASSPHRASE_FILE
     if not path.exists():
-        _create_private(path, secrets.token_urlsafe(32).encode())
+        create_exclusive(path, secrets.token_urlsafe(32).encode())
     _tighten(path)
     return path
 
@@ -113,24 +86,14 @@ def _key_lock(ags: str) -> Iterator[None]:
     """Check, generate (or import) and store as one step: two first deploys of one Kommune,
     or a deploy and a configure, end with one key. flock dies with its holder."""
     lock_dir = paths.data_dir() / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / f"ssh-key-{check_ags(ags)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SecretsError(
-                        f"the SSH key of AGS {ags} has been locked by another process for "
-                        f"{LOCK_WAIT_S:.0f} s ({lock_dir}); is a deploy stuck?"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)
+        with flock(lock_dir / f"ssh-key-{check_ags(ags)}.lock", wait=LOCK_WAIT_S):
+            yield
+    except LockBusy:
+        raise SecretsError(
+            f"the SSH key of AGS {ags} has been locked by another process for "
+            f"{LOCK_WAIT_S:.0f} s ({lock_dir}); is a deploy stuck?"
+        ) from None
 
 
 def _generate(ags: str) -> tuple[bytes, bytes]:
@@ -220,6 +183,7 @@ def ssh_keypair(ags: str, create: bool = True) -> SshKeyPair | None:
         if not store.has(ags, PUBLIC):  # lost on its own: it follows from the private key
             store.put(ags, PUBLIC, _public_of(private, ags, str(key_location(ags))))
         public = store.get(ags, PUBLIC).decode().strip()
+    runlog.add_secret(private)
     return SshKeyPair(public_key=public, _private_key=private.decode())
 
 

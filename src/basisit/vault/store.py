@@ -30,8 +30,10 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from basisit import paths
-from basisit.configure.errors import SecretsError
+from basisit import paths, runlog
+from basisit.errors import BasisItError
+from basisit.files import atomic_write
+from basisit.kommunen import AGS_PATTERN
 
 SUFFIX = ".fernet"
 SALT_FILE = ".salt"
@@ -39,7 +41,6 @@ MODES_FILE = ".modes.json"
 # Files larger than this are not secrets but something a role put in the wrong place.
 MAX_SECRET_BYTES = 1024 * 1024
 PUBLIC_SUFFIXES = (".pub", ".crt", "known_hosts")
-_AGS = re.compile(r"^10[0-9]{3}([0-9]{3})?$")
 _NAME_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
 # scrypt cost: about 0.1 s and 32 MiB once per Kommune and run; slows down guessing the passphrase.
 _SCRYPT_N = 2**15
@@ -47,8 +48,15 @@ _SCRYPT_R = 8
 _SCRYPT_P = 1
 
 
+class SecretsError(BasisItError):
+    """The secrets store cannot be opened, read or written (exit code 7, as the configuration
+    step's errors)."""
+
+    exit_code = 7
+
+
 def check_ags(ags: str) -> str:
-    if not _AGS.match(ags):
+    if not AGS_PATTERN.fullmatch(ags):
         raise SecretsError(f"not an AGS: {ags!r} (expected 5 or 8 digits starting with 10)")
     return ags
 
@@ -72,16 +80,7 @@ def _private_tmp_base() -> str | None:
 def _write_private(path: Path, data: bytes) -> None:
     """Write atomically with mode 0600 so a crash never leaves a half-written secret."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, mode=0o600)
 
 
 @dataclass
@@ -218,6 +217,7 @@ class SecretStore:
                 "passphrase; run `chmod 600` on it"
             )
         data = pfile.read_bytes().strip()
+        runlog.add_secret(data)
         if len(data) < 16:
             raise SecretsError(f"{pfile}: passphrase is empty or shorter than 16 characters")
         return data
@@ -267,12 +267,15 @@ class SecretStore:
         if not path.is_file():
             raise SecretsError(f"no secret {name!r} stored for AGS {ags} ({path})")
         try:
-            return self._fernet(ags).decrypt(path.read_bytes())
+            data = self._fernet(ags).decrypt(path.read_bytes())
         except InvalidToken:
             raise SecretsError(
                 f"{path}: cannot decrypt: wrong passphrase in {self.passphrase_file} "
                 "or a damaged file"
             ) from None
+        if not is_public(name):
+            runlog.add_secret(data)
+        return data
 
     def put(self, ags: str, name: str, data: bytes) -> None:
         if len(data) > MAX_SECRET_BYTES:

@@ -1,49 +1,27 @@
-"""Contract 1: a Kommune's desired state, the one input of the stacks and the roles.
+"""Contract 1 from the request database: what a Kommune's approved requests add up to.
 
-Resources are resolved from the catalog here, so that consumers read only this document.
+Resources are resolved from the catalog here, so that consumers read only this document; its
+schema, model and checks are in `basisit.contracts.desired_state`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from functools import cache
-from importlib import resources
-from typing import Any
+from typing import Any, cast
 
-import jsonschema
 from sqlalchemy.orm import Session
 
 from basisit import kommunen
 from basisit.catalog import load_catalog
 from basisit.catalog.models import Catalog, Flavor
-from basisit.errors import BasisItError, ValidationFailed
+from basisit.contracts import desired_state as contract
+from basisit.contracts.desired_state import DesiredState, Port, Server, ServiceEntry
+from basisit.errors import BasisItError
 from basisit.requests.service import Instance, present_instances
 from basisit.store.db import session_scope
 
-SCHEMA_VERSION = 1
 
-
-@cache
-def schema() -> dict[str, Any]:
-    text = resources.files("basisit.schemas").joinpath("desired-state.v1.schema.json").read_text()
-    return json.loads(text)
-
-
-def validate(document: dict[str, Any]) -> None:
-    """Raise ValidationFailed listing every way the document breaks the schema."""
-    validator = jsonschema.Draft202012Validator(schema())
-    problems = [
-        f"{'.'.join(str(p) for p in err.absolute_path) or '(top level)'}: {err.message}"
-        for err in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    ]
-    if problems:
-        raise ValidationFailed("the desired state does not match schema version 1", problems)
-
-
-def _service_entry(
-    catalog: Catalog, inst: Instance, present: dict[str, Instance]
-) -> dict[str, Any]:
+def _service_entry(catalog: Catalog, inst: Instance, present: dict[str, Instance]) -> ServiceEntry:
     req = inst.request
     service = catalog.service(req.service_id)
     if service is None:
@@ -53,7 +31,7 @@ def _service_entry(
     plan = service.plan(req.plan)
     if plan is None:
         raise BasisItError(f"instance {inst.name}: plan {req.plan!r} of {service.id} is gone")
-    server = None
+    server: Server | None = None
     if service.resources.server and plan.flavor:
         flavor = Flavor.parse(plan.flavor)
         server = {
@@ -84,16 +62,16 @@ def _service_entry(
             }
             for v in service.resources.volumes
         ],
-        "ports": [p.model_dump() for p in service.resources.ports],
+        "ports": [cast(Port, p.model_dump()) for p in service.resources.ports],
         "object_storage": service.resources.object_storage,
     }
 
 
-def build_from(session: Session, catalog: Catalog, ags: str) -> dict[str, Any]:
+def build_from(session: Session, catalog: Catalog, ags: str) -> DesiredState:
     kommune = kommunen.get(ags)
     present = present_instances(session, kommune.ags)
-    document = {
-        "schema_version": SCHEMA_VERSION,
+    document: dict[str, Any] = {
+        "schema_version": contract.SCHEMA_VERSION,
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "ags": kommune.ags,
         "kommune": {
@@ -108,11 +86,10 @@ def build_from(session: Session, catalog: Catalog, ags: str) -> dict[str, Any]:
             for inst in sorted(present.values(), key=lambda i: i.request.id)
         ],
     }
-    validate(document)
-    return document
+    return contract.check(document, f"desired state of AGS {kommune.ags}")
 
 
-def build(ags: str, catalog: Catalog | None = None) -> dict[str, Any]:
+def build(ags: str, catalog: Catalog | None = None) -> DesiredState:
     """The Kommune's desired state from the request database and the catalog."""
     catalog = catalog or load_catalog()
     with session_scope() as session:

@@ -1,57 +1,24 @@
 """Where a Kommune's desired state (contract 1) comes from.
 
-From the request database (`basisit.desired_state.build`) in normal operation; from a YAML or
-JSON file, or a folder of them, for tests, benchmarks and operators who review a document
-before it is applied. Either way the document is checked against its schema before anything
+From the request database (`basisit.requests.desired_state.build`) in normal operation; from a
+YAML or JSON file, or a folder of them, for tests, benchmarks and operators who review a
+document before it is applied. Either way the document is checked against its schema before anything
 touches a stack, and every problem names the file (or AGS) and the field.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import jsonschema
-import yaml
-
-from basisit.errors import ValidationFailed
+from basisit.contracts import desired_state as contract
+from basisit.contracts.desired_state import DesiredState
 from basisit.provision.errors import ProvisionError
 
-SCHEMA = "desired-state.v1.schema.json"
 
-
-@cache
-def _schema() -> dict[str, Any]:
-    return json.loads(resources.files("basisit.schemas").joinpath(SCHEMA).read_text())
-
-
-def check(document: Any, source: str) -> dict[str, Any]:
-    if not isinstance(document, dict):
-        raise ValidationFailed(
-            f"{source}: a desired state is a mapping, got {type(document).__name__}"
-        )
-    validator = jsonschema.Draft202012Validator(_schema())
-    problems = [
-        f"{'.'.join(str(p) for p in err.absolute_path) or '(top level)'}: {err.message}"
-        for err in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    ]
-    if problems:
-        raise ValidationFailed(f"{source}: does not match {SCHEMA}", problems)
-    return document
-
-
-def load_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ProvisionError(f"desired state file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ProvisionError(f"{path}: not valid YAML/JSON: {exc}") from None
-    return check(data, str(path))
+def load_file(path: Path) -> DesiredState:
+    """A desired-state file, checked; ProvisionError when it cannot be read at all."""
+    return contract.load(path, file_error=ProvisionError)
 
 
 @dataclass(frozen=True)
@@ -80,11 +47,11 @@ class Source:
             found[ags] = file
         return found
 
-    def desired(self, ags: str) -> dict[str, Any]:
+    def desired(self, ags: str) -> DesiredState:
         if self.path is None:
-            from basisit import desired_state  # opens the request database
+            from basisit.requests import desired_state  # opens the request database
 
-            return check(desired_state.build(ags), f"desired state of AGS {ags}")
+            return desired_state.build(ags)
         files = self._files()
         if ags not in files:
             raise ProvisionError(f"{self.path} holds no desired state for AGS {ags}")

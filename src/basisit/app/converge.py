@@ -15,9 +15,10 @@ from typing import Any
 
 from rich.console import Console
 
+from basisit.app import fleet
+from basisit.app.sources import Source
 from basisit.configure.connection import Mode
 from basisit.errors import BasisItError
-from basisit.provision import fleet
 
 # (ags, phase, text): phase is deploy | configure | done | failed
 Report = Callable[[str, str, str], None]
@@ -41,8 +42,7 @@ def converge_one(
 ) -> dict[str, Any]:
     """Deploy, then configure one Kommune. Raises BasisItError when either step cannot run;
     failed hosts are not an exception but part of the result (ok False)."""
-    from basisit.configure.apply import configure
-    from basisit.provision.sources import Source
+    from basisit.app import configure as configuring
 
     source = Source(desired_state)
     report(ags, "deploy", f"deploying on target {target}")
@@ -63,15 +63,13 @@ def converge_one(
     if not deployed.get("ok", True):
         raise BasisItError(f"deploy of AGS {ags} failed: {deployed.get('error')}")
     report(ags, "configure", "configuring")
-    # Read after the deploy: it moved the requests to configuring.
-    desired = source.desired(ags)
-    outcome = configure(
+    # The desired state is read after the deploy: it moved the requests to configuring.
+    outcome = configuring.configure(
         ags,
         actor=actor,
+        source=source,
         mode=mode,
-        desired=desired,
         console=console,
-        update_requests=source.from_db,
         show_progress=show_progress,
     )
     result = outcome.result
@@ -94,6 +92,45 @@ def converge_one(
         if not result.succeeded
         else None,
     }
+
+
+def converge_in_turn(
+    kommunen: list[str],
+    *,
+    actor: str,
+    target: str,
+    desired_state: Path | None,
+    mode: Mode,
+    console: Console | None = None,
+    report: Report = _silent,
+    deploy_progress: Callable[[str, str, str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """converge_one for each Kommune, one after the other, in this process.
+
+    One Kommune: its error is raised. Several: a Kommune that cannot converge is reported
+    (phase failed) and gets a result with ok False; the others go on.
+    """
+    results: list[dict[str, Any]] = []
+    for ags in kommunen:
+        try:
+            results.append(
+                converge_one(
+                    ags,
+                    actor=actor,
+                    target=target,
+                    desired_state=desired_state,
+                    mode=mode,
+                    console=console,
+                    report=report,
+                    deploy_progress=deploy_progress,
+                )
+            )
+        except BasisItError as exc:
+            if len(kommunen) == 1:
+                raise
+            report(ags, "failed", str(exc))
+            results.append({"ags": ags, "ok": False, "error": str(exc)})
+    return results
 
 
 def _work(ags: str, options: dict[str, Any]) -> dict[str, Any]:
