@@ -6,11 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from basisit.catalog import load_catalog, validate_catalog
 from basisit.cli.common import Format, console, emit, err_console, group
+from basisit.cli.render import Table, esc
 
 app = group("The service catalog: services, plans, prices.")
 
@@ -63,11 +62,16 @@ def show(
     if fmt is not Format.table:
         emit(service.model_dump(mode="json"), fmt)
         return
-    console.print(f"[bold]{service.name}[/] ({service.id}, version {service.version})")
-    console.print(service.description)
     console.print(
-        f"Schutzbedarf: {', '.join(service.schutzbedarf)} · finance approval above "
-        f"{catalog.finance_threshold(service)} EUR/month · roles: {', '.join(service.roles) or '–'}"
+        f"[bold]{esc(service.name)}[/] ({esc(service.id)}, version {esc(service.version)})"
+    )
+    console.print(esc(service.description))
+    console.print(
+        esc(
+            f"Schutzbedarf: {', '.join(service.schutzbedarf)} · finance approval above "
+            f"{catalog.finance_threshold(service)} EUR/month · "
+            f"roles: {', '.join(service.roles) or '–'}"
+        )
     )
     prices = Table(title="Plans and prices")
     for col in ("Plan", "Name", "Flavor", "Valid from", "Monthly", "One-time", "Metered"):
@@ -100,7 +104,7 @@ def validate(directory: Path | None = DIR_OPTION) -> None:
     problems = validate_catalog(directory)
     if problems:
         for problem in problems:
-            err_console.print(f"[red]✗[/] {escape(problem)}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]✗[/] {esc(problem)}", highlight=False, soft_wrap=True)
         err_console.print(f"[bold red]{len(problems)} problem(s) in the catalog[/]")
         raise typer.Exit(4)
     catalog = load_catalog(directory)

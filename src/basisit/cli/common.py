@@ -12,10 +12,10 @@ from typing import Any
 import typer
 import yaml
 from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from basisit import runlog
+from basisit.cli.render import esc
 from basisit.errors import BasisItError
 
 # Wide enough for tables when output goes to a file or CI log instead of a terminal.
@@ -69,7 +69,7 @@ class ErrorHandlingGroup(TyperGroup):
                 raise
             log.exception("unexpected error")
             err_console.print(
-                f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))} "
+                f"[bold red]error:[/] {esc(type(exc).__name__)}: {esc(str(exc))} "
                 f"(a bug; the traceback is in {logfile})",
                 highlight=False,
                 soft_wrap=True,
@@ -84,7 +84,7 @@ class ErrorHandlingGroup(TyperGroup):
         except BasisItError as exc:
             log.info("refused: %s", exc, exc_info=True)
             err_console.print(
-                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {esc(str(exc))}", highlight=False, soft_wrap=True
             )
             ctx.exit(exc.exit_code)
 

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
+from basisit.cli.render import Table, esc, plain
 from basisit.configure.connection import Mode
 from basisit.errors import BasisItError
 
@@ -57,7 +56,7 @@ def configure(
         forks=forks,
     )
     for rid, error in sorted(outcome.requests.items()):
-        state = "[green]active[/]" if error is None else f"[red]failed[/]: {escape(error)}"
+        state = "[green]active[/]" if error is None else f"[red]failed[/]: {esc(error)}"
         out.print(f"request {rid}: {state}", highlight=False)
     if fmt is not Format.table:
         record = outcome.result.to_record()
@@ -65,7 +64,7 @@ def configure(
         record["record_file"] = str(outcome.record)
         emit(record, fmt)
     else:
-        console.print(f"run record: {outcome.record}", highlight=False)
+        console.print(f"run record: {esc(outcome.record)}", highlight=False)
     if not outcome.result.succeeded:
         raise typer.Exit(1)
 
@@ -96,11 +95,11 @@ def _results_table(results: list[dict[str, Any]]) -> Table:
         seconds += cfg.get("duration_s") or 0
         table.add_row(
             res["ags"],
-            "[green]ok[/]" if res.get("ok") else "[red]failed[/]",
+            plain("ok", "green") if res.get("ok") else plain("failed", "red"),
             f"{ok_hosts}/{len(hosts)} ok" if hosts else "-",
             str(cfg.get("changed", "-")),
             f"{seconds:.0f}",
-            escape((res.get("error") or "")[:80]),
+            (res.get("error") or "")[:80],
         )
     return table
 
@@ -130,17 +129,17 @@ def converge(
     out = err_console if fmt is not Format.table else console
 
     def show(ags_: str, phase: str, text: str) -> None:
-        err_console.print(f"{ags_}  [cyan]{phase:9}[/] {escape(text)}", highlight=False)
+        err_console.print(f"{ags_}  [cyan]{phase:9}[/] {esc(text)}", highlight=False)
 
     def deploy_lines(ags_: str, kind: str, text: str) -> None:
         if kind != "start":
-            err_console.print(f"{ags_}  deploy    {kind:6} {escape(text)}", highlight=False)
+            err_console.print(f"{ags_}  deploy    {kind:6} {esc(text)}", highlight=False)
 
     if parallel == 1 or len(kommunen) == 1:
 
         def show_or_fail(ags_: str, phase: str, text: str) -> None:
             if phase == "failed":
-                err_console.print(f"{ags_}  [red]failed[/]    {escape(text)}", highlight=False)
+                err_console.print(f"{ags_}  [red]failed[/]    {esc(text)}", highlight=False)
             else:
                 show(ags_, phase, text)
 
@@ -159,7 +158,7 @@ def converge(
         def done(res: dict[str, Any]) -> None:
             mark = "[green]ok[/]" if res.get("ok") else "[red]failed[/]"
             err_console.print(
-                f"{res['ags']}  {mark}  {escape(res.get('error') or '')}", highlight=False
+                f"{res['ags']}  {mark}  {esc(res.get('error') or '')}", highlight=False
             )
 
         results = conv.converge_many(

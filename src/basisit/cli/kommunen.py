@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from basisit import kommunen as registry
 from basisit.app import views
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
+from basisit.cli.render import Table, esc
 from basisit.requests import onboarding as onb
 from basisit.requests.service import actor_name
 from basisit.store.db import session_scope
@@ -46,7 +46,7 @@ def show(ags: str, fmt: Format = typer.Option(Format.table, "--format")) -> None
     if fmt is not Format.table:
         emit(data, fmt)
         return
-    table = Table(show_header=False, title=f"{data['name']} ({data['ags']})")
+    table = Table(show_header=False, title=esc(f"{data['name']} ({data['ags']})"))
     table.add_column(style="bold")
     table.add_column()
     for key, value in data.items():
@@ -78,7 +78,9 @@ def onboard(
             leitweg_id=leitweg_id,
             actor=actor_name(actor),
         )
-        console.print(f"[green]✓[/] {registry.get(record.ags).name} ({record.ags}) is onboarded")
+        console.print(
+            f"[green]✓[/] {esc(registry.get(record.ags).name)} ({record.ags}) is onboarded"
+        )
 
 
 @app.command()
@@ -91,7 +93,7 @@ def offboard(
     with session_scope() as session:
         onb.offboard(session, ags=ags, actor=actor_name(actor), reason=reason)
     kommune = registry.get(ags)
-    console.print(f"[green]✓[/] {kommune.name} ({kommune.ags}) is offboarded")
+    console.print(f"[green]✓[/] {esc(kommune.name)} ({kommune.ags}) is offboarded")
 
 
 def register(root: typer.Typer) -> None:

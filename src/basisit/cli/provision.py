@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,10 +20,10 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from basisit.app.sources import Source
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
+from basisit.cli.render import Table, esc, plain
 from basisit.errors import BasisItError
 
 AGS_OPTION = typer.Option(None, "--ags", help="AGS of the Kommune")
@@ -79,7 +78,7 @@ def _printer(prefix: bool) -> Callable[[str, str, str], None]:
             return
         style = {"done": "green", "failed": "bold red", "info": "cyan"}.get(kind, "")
         lead = f"{ags}  " if prefix else ""
-        err_console.print(f"{lead}[{style}]{kind:6}[/] {escape(text)}", highlight=False)
+        err_console.print(f"{lead}[{style}]{kind:6}[/] {esc(text)}", highlight=False)
 
     return show
 
@@ -113,7 +112,7 @@ def _run_fleet(
             mark = "[green]ok[/]" if res.get("ok") else "[bold red]failed[/]"
             detail = _counts(res.get("changes") or {}) if res.get("ok") else res.get("error", "")
             took = f" {res['duration_s']:.1f}s" if res.get("duration_s") else ""
-            bar.console.print(f"{res['ags']}  {mark}{took}  {escape(str(detail))}", highlight=False)
+            bar.console.print(f"{esc(res['ags'])}  {mark}{took}  {esc(detail)}", highlight=False)
             bar.advance(task)
 
         return fleet.run(
@@ -145,7 +144,7 @@ def _steps_table(title: str, steps: list[dict[str, Any]], show_same: bool) -> Ta
             continue
         style = _ACTION_STYLE.get(op, "")
         table.add_row(
-            f"[{style}]{op}[/]" if style else op,
+            plain(op, style),
             short_type(step["type"]),
             step["name"],
             ", ".join(step.get("diffs") or []),
@@ -161,7 +160,9 @@ def _summary_table(title: str, results: list[dict[str, Any]]) -> Table:
         ch = res.get("changes") or {}
         table.add_row(
             res["ags"],
-            "ok" if res.get("ok") else f"[red]failed[/]: {escape(str(res.get('error', '')))[:60]}",
+            plain("ok")
+            if res.get("ok")
+            else plain(f"failed: {str(res.get('error', ''))[:60]}", "red"),
             *(str(ch.get(op, 0)) for op in ("create", "update", "replace", "delete", "same")),
             f"{res.get('duration_s', 0):.1f}",
         )
@@ -205,7 +206,7 @@ def plan(
             title = f"Plan for AGS {res['ags']} ({tgt})"
             console.print(_steps_table(title, res["steps"], all_resources))
         else:
-            console.print(f"AGS {res['ags']}: no changes", highlight=False)
+            console.print(f"AGS {esc(res['ags'])}: no changes", highlight=False)
         console.print(f"Summary: {_counts(res['changes'])}")
     else:
         console.print(_summary_table(f"Plan for {len(results)} Kommunen ({tgt})", results))
@@ -234,7 +235,7 @@ def deploy(
     tgt = _target(target)
     who = actor_name(actor)
     if len(kommunen) == 1:
-        err_console.print(f"deploying AGS {kommunen[0]} on target {tgt}", highlight=False)
+        err_console.print(f"deploying AGS {esc(kommunen[0])} on target {esc(tgt)}", highlight=False)
         with err_console.status("pulumi up ..."):
             result = deploying.deploy(
                 kommunen[0], source, target=tgt, actor=who, refresh=refresh,
@@ -254,7 +255,7 @@ def deploy(
     elif len(results) == 1:
         res = results[0]
         if res.get("recovery"):
-            console.print(f"[cyan]recovered:[/] {escape(res['recovery'])}")
+            console.print(f"[cyan]recovered:[/] {esc(res['recovery'])}")
         console.print(
             f"AGS {res['ags']} deployed in {res['duration_s']:.1f}s: {_counts(res['changes'])}; "
             f"{res['resource_count']} resources; outputs in {res['outputs_file']}",
@@ -295,7 +296,7 @@ def drift(
             if res.get("steps"):
                 console.print(_steps_table(f"Drift in AGS {res['ags']}", res["steps"], False))
             else:
-                console.print(f"AGS {res['ags']}: no drift", highlight=False)
+                console.print(f"AGS {esc(res['ags'])}: no drift", highlight=False)
     if failed:
         raise typer.Exit(1)
     if drifted:
@@ -359,9 +360,9 @@ def status_cmd(fmt: Format = FORMAT_OPTION) -> None:
             r["target"] or "-",
             r["last_operation"] or "-",
             r["finished_at"] or "-",
-            f"[{style}]{r['outcome']}[/]" if style else r["outcome"],
+            plain(r["outcome"], style),
             "-" if r["resource_count"] is None else str(r["resource_count"]),
-            escape((r["error"] or "")[:60]),
+            (r["error"] or "")[:60],
         )
     console.print(table)
 
@@ -401,11 +402,11 @@ def scrape_targets(
         targets.check_path(output)
     found = targets.collect(ags or None)
     for note in found.notes:
-        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        err_console.print(f"[yellow]note:[/] {esc(note)}", highlight=False)
     summary = f"{len(found.groups)} targets of {len(found.kommunen)} Kommune(n)"
     if output is not None:
         targets.write(output, found.groups)
-        err_console.print(f"{summary} written to {output}", highlight=False)
+        err_console.print(f"{esc(summary)} written to {esc(output)}", highlight=False)
     elif fmt is Format.table:
         table = Table(title=f"Scrape targets: {summary}")
         for col in ("AGS", "Kommune", "Server", "Service", "Target"):
@@ -414,7 +415,7 @@ def scrape_targets(
             labels = group["labels"]
             table.add_row(
                 labels["ags"],
-                escape(labels.get("kommune", "-")),
+                labels.get("kommune", "-"),
                 labels["server"],
                 labels["catalog_service"],
                 f"{group['targets'][0]}{labels['__metrics_path__']}",

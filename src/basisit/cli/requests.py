@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from basisit.app import views
 from basisit.catalog import load_catalog
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
+from basisit.cli.render import Table, esc
 from basisit.contracts import desired_state as contract1
 from basisit.errors import BasisItError
 from basisit.requests import desired_state
@@ -43,7 +44,7 @@ def _params(raw: list[str] | None) -> dict[str, Any]:
 
 
 def _quote_table(req: Request, quote: Quote | None) -> Table:
-    table = Table(title=f"Request {req.id}: {req.service_id} {req.plan} for {req.instance}")
+    table = Table(title=esc(f"Request {req.id}: {req.service_id} {req.plan} for {req.instance}"))
     for col in ("Position", "Menge", "Einheit", "Preis/Einheit", "Monatlich", "Einmalig"):
         table.add_column(col, justify="left" if col in ("Position", "Einheit") else "right")
     lines = req.price_lines or []
@@ -58,12 +59,12 @@ def _quote_table(req: Request, quote: Quote | None) -> Table:
         )
     if quote is not None or lines:
         table.add_row(
-            "[bold]Summe[/]",
+            Text("Summe", style="bold"),
             "",
             "",
             "",
-            f"[bold]{req.monthly_eur}[/]",
-            f"[bold]{req.one_time_eur}[/]",
+            Text(str(req.monthly_eur), style="bold"),
+            Text(str(req.one_time_eur), style="bold"),
         )
     return table
 
@@ -88,8 +89,9 @@ def create(
             parameters=_params(param), schutzbedarf=schutzbedarf, actor=svc.actor_name(actor),
         )  # fmt: skip
         console.print(
-            f"[green]✓[/] request {req.id} (draft): {req.service_id} {req.plan} as "
-            f"{req.instance} for {req.ags}; submit it with: basisit request submit {req.id}"
+            f"[green]✓[/] request {req.id} (draft): {esc(req.service_id)} {esc(req.plan)} as "
+            f"{esc(req.instance)} for {esc(req.ags)}; "
+            f"submit it with: basisit request submit {req.id}"
         )
 
 
@@ -111,7 +113,7 @@ def change(
             session, catalog, ags=ags, instance=instance, plan=plan,
             parameters=_params(param), schutzbedarf=schutzbedarf, actor=svc.actor_name(actor),
         )  # fmt: skip
-        console.print(f"[green]✓[/] request {req.id} (draft): change of {instance}")
+        console.print(f"[green]✓[/] request {req.id} (draft): change of {esc(instance)}")
 
 
 @app.command()
@@ -127,7 +129,7 @@ def decommission(
         req = svc.decommission(
             session, catalog, ags=ags, instance=instance, actor=svc.actor_name(actor), reason=reason
         )
-        console.print(f"[green]✓[/] request {req.id} (draft): decommission of {instance}")
+        console.print(f"[green]✓[/] request {req.id} (draft): decommission of {esc(instance)}")
 
 
 @app.command()
@@ -162,7 +164,7 @@ def approve(
         )
         missing = svc.approvals_needed(req)
         state = req.state if not missing else f"{req.state}, still needs: {', '.join(missing)}"
-        console.print(f"[green]✓[/] request {req.id} approved by {role} ({state})")
+        console.print(f"[green]✓[/] request {req.id} approved by {esc(role)} ({esc(state)})")
 
 
 @app.command()
@@ -235,13 +237,14 @@ def show(request_id: int, fmt: Format = typer.Option(Format.table, "--format")) 
             emit(data, fmt)
             return
         console.print(
-            f"[bold]Request {req.id}[/] · {req.kind} {req.service_id} {req.plan} · "
-            f"instance {req.instance} · Kommune {req.ags} · [bold]{req.state}[/]"
+            f"[bold]Request {req.id}[/] · {esc(req.kind)} {esc(req.service_id)} {esc(req.plan)} · "
+            f"instance {esc(req.instance)} · Kommune {esc(req.ags)} · [bold]{esc(req.state)}[/]"
         )
-        console.print(f"Parameters: {json.dumps(req.parameters, ensure_ascii=False)}")
-        console.print(f"Schutzbedarf: {req.schutzbedarf}")
+        parameters = json.dumps(req.parameters, ensure_ascii=False)
+        console.print(f"Parameters: {esc(parameters)}", highlight=False)
+        console.print(f"Schutzbedarf: {esc(req.schutzbedarf)}")
         if req.error:
-            console.print(f"[red]Error:[/] {req.error}", markup=True, highlight=False)
+            console.print(f"[red]Error:[/] {esc(req.error)}", highlight=False)
         if req.price_lines:
             console.print(_quote_table(req, None))
         audit = Table(title="Audit trail")
@@ -267,7 +270,7 @@ def desired_state_command(
             raise BasisItError(
                 f"cannot write the desired state to {output}: {exc.strerror}"
             ) from exc
-        console.print(f"[green]✓[/] desired state of {ags} written to {output}")
+        console.print(f"[green]✓[/] desired state of {esc(ags)} written to {esc(output)}")
         return
     emit(document, Format.json if fmt is Format.json else Format.yaml)
 

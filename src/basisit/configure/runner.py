@@ -21,10 +21,12 @@ from typing import Any
 
 import ansible_runner
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from basisit.configure.connection import Mode, ansible_env, playbooks_dir
+from basisit.text import literal
 
 MASK = "********"
 # Ansible's own default. On the 2-core machine more forks than cores buy nothing (8 forks for
@@ -113,6 +115,11 @@ class RunResult:
         return record
 
 
+def _shown(value: object) -> str:
+    """Task names and messages carry what users typed (share names, reasons): never markup."""
+    return escape(literal(value))
+
+
 class _Progress:
     """Live per-host rows (current task and counts) plus a line for each change or failure."""
 
@@ -150,7 +157,7 @@ class _Progress:
             counts = f"ok={c.ok} changed={c.changed}"
             if c.failed or c.unreachable:
                 counts += f" [red]failed={c.failed} unreachable={c.unreachable}[/]"
-            self.progress.update(self.rows[host], description=f"{counts}  {text}")
+            self.progress.update(self.rows[host], description=f"{counts}  {_shown(text)}")
 
     def _line(self, text: str) -> None:
         if self.live:
@@ -162,7 +169,7 @@ class _Progress:
         host = data.get("host") or ""
         task = data.get("task") or ""
         if kind == "playbook_on_play_start":
-            self._line(f"[cyan]▶ {data.get('play', '')}[/]")
+            self._line(f"[cyan]▶ {_shown(data.get('play', ''))}[/]")
         elif kind == "runner_on_start" and host:
             self._row(host, task)
         elif kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable") and host:
@@ -172,7 +179,7 @@ class _Progress:
                 counts.ok += 1
                 if res.get("changed"):
                     counts.changed += 1
-                    self._line(f"  [yellow]changed[/]     {host:<16} {task}")
+                    self._line(f"  [yellow]changed[/]     {_shown(host):<16} {_shown(task)}")
             elif kind == "runner_on_failed" and data.get("ignore_errors"):
                 counts.ignored += 1
             else:
@@ -188,7 +195,7 @@ class _Progress:
                     label = "[red]unreachable[/]"
                 if counts.error is None:
                     counts.error = f"{task}: {message}" if task else message
-                self._line(f"  {label} {host:<16} {task}: {message}")
+                self._line(f"  {label} {_shown(host):<16} {_shown(task)}: {_shown(message)}")
             self._row(host, task)
         elif kind == "runner_item_on_failed" and host:
             # A loop's task fails with "One or more items failed"; the item says why.
