@@ -170,3 +170,73 @@ def test_prices_are_shown_with_cents(catalog):
     assert "SCS-8V-16-100s 132.00" in listed.output
     shown = CliRunner().invoke(app, ["catalog", "show", "backup"])
     assert "15.00" in shown.output and "0.03 EUR/GiB-Monat" in shown.output
+
+
+def _catalog_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "catalog"
+    shutil.copytree(paths.catalog_dir(), target)
+    return target
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_flavor_without_resources_is_refused():
+    with pytest.raises(ValueError, match="has no vCPU and no RAM and no root disk"):
+        Flavor.parse("SCS-0V-0-0s")
+    with pytest.raises(ValueError, match="'SCS-2V-0-20s' has no RAM"):
+        Flavor.parse("SCS-2V-0-20s")
+
+
+def test_plans_may_use_only_the_flavors_the_platform_offers(tmp_path: Path):
+    target = _catalog_copy(tmp_path)
+    _edit(target / "dns.yaml", "flavor: SCS-1V-2-10s", "flavor: SCS-0V-0-0s")
+    _edit(target / "mail.yaml", "flavor: SCS-1V-2-10s", "flavor: SCS-3V-6-30s")
+    text = "\n".join(validate_catalog(target))
+    assert "dns.yaml: plans.0.flavor: 'SCS-0V-0-0s' has no vCPU and no RAM and no root disk" in text
+    assert (
+        "mail.yaml: plans.0.flavor: 'SCS-3V-6-30s' is not offered by the platform "
+        "(catalog.yaml flavors: SCS-1V-2-10s, SCS-2V-4-20s, SCS-4V-8-50s, SCS-8V-16-100s)"
+    ) in text
+    with pytest.raises(ValidationFailed):
+        load_catalog(target)
+
+
+def test_the_settings_flavors_must_be_real_servers(tmp_path: Path):
+    target = _catalog_copy(tmp_path)
+    _edit(target / "catalog.yaml", "  - SCS-8V-16-100s\n", "  - SCS-8V-16-100s\n  - SCS-0V-1-10s\n")
+    assert "catalog.yaml: flavors.4: 'SCS-0V-1-10s' has no vCPU" in "\n".join(
+        validate_catalog(target)
+    )
+
+
+def test_a_file_that_does_not_load_is_the_cause_and_its_dependents_are_consequences(
+    tmp_path: Path,
+):
+    target = _catalog_copy(tmp_path)
+    (target / "dns.yaml").write_text("id: dns\nname: [unclosed\n", encoding="utf-8")
+    problems = validate_catalog(target)
+    causes = [p for p in problems if "a consequence of" not in p]
+    consequences = [p for p in problems if "a consequence of" in p]
+    assert len(causes) == 1 and causes[0].startswith("dns.yaml: not valid YAML")
+    assert "unknown service" not in "\n".join(problems)
+    assert sorted(p.split(":")[0] for p in consequences) == ["mail.yaml", "webhosting.yaml"]
+    assert all("'dns' did not load" in p for p in consequences)
+
+    result = CliRunner().invoke(app, ["catalog", "validate", "--dir", str(target)])
+    assert result.exit_code == 4
+    assert "3 problem(s) in the catalog, 2 of them consequences of the others" in result.output
+
+
+def test_a_broken_backup_service_is_one_cause(tmp_path: Path):
+    target = _catalog_copy(tmp_path)
+    (target / "backup.yaml").write_text("id: backup\n", encoding="utf-8")
+    problems = validate_catalog(target)
+    causes = [p for p in problems if "a consequence of" not in p]
+    assert causes and all(p.startswith("backup.yaml:") for p in causes), causes
+    assert any(
+        p.startswith("catalog.yaml: backup_service: 'backup' did not load") for p in problems
+    )

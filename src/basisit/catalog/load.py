@@ -50,8 +50,10 @@ def _read_yaml(file: Path, problems: list[str]) -> Any:
 
 
 def _load_services(
-    directory: Path, problems: list[str]
+    directory: Path, problems: list[str], broken: set[str]
 ) -> tuple[Settings | None, dict[str, Service]]:
+    """The settings and every service file that loads; the stems of those that do not go to
+    `broken`, so that what depends on them is reported as a consequence, not a cause."""
     try:
         schema = json.loads((directory / SCHEMA_FILE).read_text(encoding="utf-8"))
         jsonschema.Draft202012Validator.check_schema(schema)
@@ -80,17 +82,20 @@ def _load_services(
         if raw is None:
             if len(problems) == known:  # nothing but whitespace or comments
                 problems.append(f"{file.name}: empty file")
+            broken.add(file.stem)
             continue
         errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
         for err in errors:
             problems.append(f"{file.name}: {_where(err.absolute_path)}: {err.message}")
         if errors:
+            broken.add(file.stem)
             continue
         try:
             service = Service.model_validate(raw)
         except ValidationError as exc:
             for err in exc.errors():
                 problems.append(f"{file.name}: {_where(err['loc'])}: {err['msg']}")
+            broken.add(file.stem)
             continue
         if file.stem != service.id:
             problems.append(f"{file.name}: id: {service.id!r} does not match the file name")
@@ -166,7 +171,37 @@ def _check_service(service: Service, file: str, roles_dir: Path | None) -> list[
     return problems
 
 
-def _check_dependencies(catalog_services: dict[str, Service], backup: str | None) -> list[str]:
+CONSEQUENCE = "a consequence of"
+
+
+def _consequence(name: str) -> str:
+    return f"{name!r} did not load ({CONSEQUENCE} the problems of {name}.yaml above)"
+
+
+def _check_flavors(settings: Settings, services: dict[str, Service]) -> list[str]:
+    """Each flavor the settings name is a real server; each plan uses one of them."""
+    problems: list[str] = []
+    for i, name in enumerate(settings.flavors):
+        try:
+            Flavor.parse(name)
+        except ValueError as exc:
+            problems.append(f"{SETTINGS_FILE}: flavors.{i}: {exc}")
+    if not settings.flavors:
+        problems.append(f"{SETTINGS_FILE}: flavors: the platform's flavors are not listed")
+    offered = ", ".join(settings.flavors)
+    for sid, service in sorted(services.items()):
+        for i, plan in enumerate(service.plans):
+            if plan.flavor and plan.flavor not in settings.flavors:
+                problems.append(
+                    f"{sid}.yaml: plans.{i}.flavor: {plan.flavor!r} is not offered by the "
+                    f"platform ({SETTINGS_FILE} flavors: {offered})"
+                )
+    return problems
+
+
+def _check_dependencies(
+    catalog_services: dict[str, Service], backup: str | None, broken: set[str]
+) -> list[str]:
     problems: list[str] = []
     for sid, service in catalog_services.items():
         file = f"{sid}.yaml"
@@ -176,6 +211,8 @@ def _check_dependencies(catalog_services: dict[str, Service], backup: str | None
                 target = catalog_services.get(dep)
                 if dep == sid:
                     problems.append(f"{file}: dependencies.{kind}: depends on itself")
+                elif target is None and dep in broken:
+                    problems.append(f"{file}: dependencies.{kind}: {_consequence(dep)}")
                 elif target is None:
                     problems.append(f"{file}: dependencies.{kind}: unknown service {dep!r}")
                 elif not target.requestable:
@@ -206,7 +243,11 @@ def _check_dependencies(catalog_services: dict[str, Service], backup: str | None
             highest = max(rank(x) for x in service.schutzbedarf)
             if highest >= rank("hoch"):
                 guard = catalog_services.get(backup or "")
-                if guard is None:
+                if guard is None and backup in broken:
+                    problems.append(
+                        f"{file}: schutzbedarf: the backup service {_consequence(backup or '')}"
+                    )
+                elif guard is None:
                     problems.append(
                         f"{file}: schutzbedarf: offered at hoch or higher, but the catalog has "
                         f"no backup service {backup!r}"
@@ -251,11 +292,18 @@ def _validate(
     problems: list[str] = []
     if not (directory / SETTINGS_FILE).is_file():
         problems.append(f"{directory}: no {SETTINGS_FILE}")
-    settings, services = _load_services(directory, problems)
+    broken: set[str] = set()
+    settings, services = _load_services(directory, problems, broken)
     for sid, service in services.items():
         problems.extend(_check_service(service, f"{sid}.yaml", roles_dir))
-    problems.extend(_check_dependencies(services, settings.backup_service if settings else None))
-    if settings and settings.backup_service not in services:
+    if settings:
+        problems.extend(_check_flavors(settings, services))
+    problems.extend(
+        _check_dependencies(services, settings.backup_service if settings else None, broken)
+    )
+    if settings and settings.backup_service in broken:
+        problems.append(f"{SETTINGS_FILE}: backup_service: {_consequence(settings.backup_service)}")
+    elif settings and settings.backup_service not in services:
         problems.append(
             f"{SETTINGS_FILE}: backup_service: unknown service {settings.backup_service!r}"
         )

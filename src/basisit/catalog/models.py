@@ -31,12 +31,22 @@ class Flavor(_Model):
         m = _FLAVOR.match(name)
         if not m or not m.group("disk"):
             raise ValueError(f"{name!r} is not an SCS flavor name with a root disk")
-        return cls(
+        flavor = cls(
             name=name,
             vcpus=int(m.group("cpu")),
             ram_mib=int(float(m.group("ram")) * 1024),
             disk_gib=int(m.group("disk")),
         )
+        empty = [
+            what
+            for what, amount in (
+                ("vCPU", flavor.vcpus), ("RAM", flavor.ram_mib), ("root disk", flavor.disk_gib)
+            )
+            if amount <= 0
+        ]  # fmt: skip
+        if empty:
+            raise ValueError(f"{name!r} has no {' and no '.join(empty)}: a server needs all three")
+        return flavor
 
 
 class Metered(_Model):
@@ -144,6 +154,8 @@ class Settings(_Model):
     approval: Approval
     dns_zone_suffix: str
     backup_service: str
+    # The SCS flavors the platform (Verwaltungscloud.Saarland) offers; plans may use only these.
+    flavors: tuple[str, ...]
 
 
 class Catalog(_Model):

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from basisit.catalog import load_catalog, validate_catalog
+from basisit.catalog.load import CONSEQUENCE
 from basisit.cli.common import Format, console, emit, err_console, group
 from basisit.cli.render import Table, esc
 
@@ -105,7 +106,9 @@ def validate(directory: Path | None = DIR_OPTION) -> None:
     if problems:
         for problem in problems:
             err_console.print(f"[red]✗[/] {esc(problem)}", highlight=False, soft_wrap=True)
-        err_console.print(f"[bold red]{len(problems)} problem(s) in the catalog[/]")
+        follow = sum(1 for p in problems if CONSEQUENCE in p)
+        note = f", {follow} of them consequences of the others" if follow else ""
+        err_console.print(f"[bold red]{len(problems)} problem(s) in the catalog{note}[/]")
         raise typer.Exit(4)
     catalog = load_catalog(directory)
     plans = sum(len(s.plans) for s in catalog.services.values())
