@@ -13,8 +13,8 @@ import logging
 
 from basisit import oplock
 from basisit.app import records
-from basisit.app.sources import Source
-from basisit.errors import BasisItError, StackLocked
+from basisit.app.sources import Source, nothing_to_deploy
+from basisit.errors import BasisItError, StackLocked, TransitionNotAllowed
 from basisit.provision import operations
 from basisit.provision.events import Progress
 from basisit.provision.operations import DeployFailed, Result
@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 def plan(ags: str, source: Source, *, target: str, progress: Progress | None = None) -> Result:
     """A preview: what a deploy would create, update, delete. Changes nothing."""
     operations.check_target(target)
-    return operations.plan(ags, source.desired(ags), target=target, progress=progress)
+    desired = source.desired(ags)
+    if (why := nothing_to_deploy(ags, desired)) is not None:
+        raise TransitionNotAllowed(why)
+    return operations.plan(ags, desired, target=target, progress=progress)
 
 
 def deploy(
@@ -42,6 +45,8 @@ def deploy(
     its requests move with the deploy."""
     operations.check_target(target)
     desired = source.desired(ags)  # a bad document stops here, before anything changes
+    if (why := nothing_to_deploy(ags, desired)) is not None:
+        raise TransitionNotAllowed(why)
     with oplock.KommuneLock(ags, "deploy") as lock:
         operations.check_previous_target(ags, target)
         request_ids: list[int] = []

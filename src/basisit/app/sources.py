@@ -13,6 +13,8 @@ from pathlib import Path
 
 from basisit.contracts import desired_state as contract
 from basisit.contracts.desired_state import DesiredState
+from basisit.errors import BasisItError
+from basisit.provision import operations
 from basisit.provision.errors import ProvisionError
 
 
@@ -66,3 +68,39 @@ class Source:
 
         with session_scope() as session:
             return sorted(o.ags for o in session.query(Onboarding).filter(Onboarding.active))
+
+
+def nothing_to_deploy(ags: str, desired: DesiredState) -> str | None:
+    """Why a deploy of this document would build infrastructure for nobody, else None.
+
+    An empty desired state is a real instruction only for a Kommune that has a stack: its last
+    services are being decommissioned and the stack must shrink. Without a stack, a deploy
+    would create a network, ports and keys that no service uses."""
+    if desired["services"] or ags in operations.deployed_stacks():
+        return None
+    return (
+        f"AGS {ags} has nothing to deploy: no service of it is approved (its desired state is "
+        f"empty) and it has no stack yet; approve a request first "
+        f"(basisit request list --ags {ags})"
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    kommunen: list[str]
+    idle: list[str]  # --all: left out, they have nothing to deploy
+
+
+def select(source: Source, ags: str | None, all_: bool) -> Selection:
+    """The Kommunen a command works on: the one named, or with --all every Kommune of the
+    source that has something to deploy (a service or a stack); the others are `idle`."""
+    if bool(ags) == bool(all_):
+        raise BasisItError("name one Kommune with --ags AGS, or use --all")
+    if ags:
+        return Selection([ags.strip()], [])
+    fleet = source.fleet()
+    if not fleet:
+        where = source.path or "the request database (no onboarded Kommune)"
+        raise BasisItError(f"--all: {where} names no Kommune")
+    busy = [a for a in fleet if nothing_to_deploy(a, source.desired(a)) is None]
+    return Selection(busy, [a for a in fleet if a not in busy])

@@ -15,7 +15,6 @@ import typer
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.cli.render import Table, esc, plain
 from basisit.configure.connection import Mode
-from basisit.errors import BasisItError
 
 CONNECTION_OPTION = typer.Option(
     Mode.fast,
@@ -70,17 +69,16 @@ def configure(
 
 
 def _select(ags: str | None, all_: bool, desired_state: Path | None) -> list[str]:
-    if bool(ags) == bool(all_):
-        raise BasisItError("name one Kommune with --ags AGS, or use --all")
-    if ags:
-        return [ags.strip()]
-    from basisit.app.sources import Source
+    from basisit.app.sources import Source, select
 
-    fleet = Source(desired_state).fleet()
-    if not fleet:
-        where = desired_state or "the request database (no onboarded Kommune)"
-        raise BasisItError(f"--all: {where} names no Kommune")
-    return fleet
+    chosen = select(Source(desired_state), ags, all_)
+    if chosen.idle:
+        err_console.print(
+            f"left out (nothing to deploy: no approved service, no stack): "
+            f"{esc(', '.join(chosen.idle))}",
+            highlight=False,
+        )
+    return chosen.kommunen
 
 
 def _results_table(results: list[dict[str, Any]]) -> Table:

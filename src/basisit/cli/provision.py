@@ -59,15 +59,16 @@ def _target(value: str | None) -> str:
 
 
 def _select(ags: str | None, all_: bool, source: Source) -> list[str]:
-    if bool(ags) == bool(all_):
-        raise BasisItError("name one Kommune with --ags AGS, or use --all")
-    if ags:
-        return [ags.strip()]
-    fleet = source.fleet()
-    if not fleet:
-        where = source.path or "the request database (no onboarded Kommune)"
-        raise BasisItError(f"--all: {where} names no Kommune")
-    return fleet
+    from basisit.app.sources import select
+
+    chosen = select(source, ags, all_)
+    if chosen.idle:
+        err_console.print(
+            f"left out (nothing to deploy: no approved service, no stack): "
+            f"{esc(', '.join(chosen.idle))}",
+            highlight=False,
+        )
+    return chosen.kommunen
 
 
 def _printer(prefix: bool) -> Callable[[str, str, str], None]:

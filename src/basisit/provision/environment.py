@@ -29,8 +29,13 @@ def pulumi_dir() -> Path:
     return path
 
 
+def state_path() -> Path:
+    """The file backend's folder, without creating it (a look must leave nothing behind)."""
+    return paths.data_dir() / "pulumi" / "state"
+
+
 def state_dir() -> Path:
-    path = pulumi_dir() / "state"
+    path = state_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

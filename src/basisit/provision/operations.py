@@ -94,7 +94,7 @@ def _check_ags(ags: str, desired: DesiredState) -> None:
 
 def deployed_stacks() -> list[str]:
     """AGS of every stack in the backend (whether or not it holds resources)."""
-    base = environment.state_dir() / ".pulumi" / "stacks" / environment.PROJECT
+    base = environment.state_path() / ".pulumi" / "stacks" / environment.PROJECT
     return sorted(p.stem for p in base.glob("*.json"))
 
 

@@ -17,7 +17,7 @@ from basisit.catalog.models import Catalog, Flavor
 from basisit.contracts import desired_state as contract
 from basisit.contracts.desired_state import DesiredState, Port, Server, ServiceEntry
 from basisit.errors import BasisItError
-from basisit.requests.service import Instance, present_instances
+from basisit.requests.service import Instance, present_instances, require_onboarded
 from basisit.store.db import session_scope
 
 
@@ -69,6 +69,9 @@ def _service_entry(catalog: Catalog, inst: Instance, present: dict[str, Instance
 
 def build_from(session: Session, catalog: Catalog, ags: str) -> DesiredState:
     kommune = kommunen.get(ags)
+    # An empty document would read as "this Kommune wants nothing": for one that never joined
+    # it is a mistake (a mistyped AGS), and deploying it built a network and keys for nobody.
+    require_onboarded(session, kommune.ags)
     present = present_instances(session, kommune.ags)
     document: dict[str, Any] = {
         "schema_version": contract.SCHEMA_VERSION,
