@@ -149,7 +149,9 @@ def open_stack(ags: str, program: Any) -> Any:
             stack_name=ags, project_name=environment.PROJECT, program=program, opts=opts
         )
     except auto.CommandError as exc:
-        raise ProvisionError(f"AGS {ags}: cannot open the stack: {_cli_error(exc)}") from None
+        raise ProvisionError(
+            f"AGS {ags}: cannot open the stack: {_explain(ags, _cli_error(exc))}"
+        ) from None
 
 
 def _cli_error(exc: Exception) -> str:
@@ -160,13 +162,37 @@ def _cli_error(exc: Exception) -> str:
     return text[-1500:]
 
 
-def _error_text(exc: Exception, collector: Collector | None) -> str:
+def _error_text(exc: Exception, collector: Collector | None, ags: str) -> str:
     if isinstance(exc, BasisItError):
         return str(exc)
     if collector is not None and collector.errors:
         messages = [m for m in (_exception_line(e) for e in collector.errors) if m]
-        return " | ".join(dict.fromkeys(messages))[-1500:]
-    return _cli_error(exc)
+        return _explain(ags, " | ".join(dict.fromkeys(messages))[-1500:])
+    return _explain(ags, _cli_error(exc))
+
+
+def _explain(ags: str, message: str) -> str:
+    """Pulumi's words for the two faults of the suite's own files, said as what to do.
+
+    Either way nothing was changed: the CLI stops before the engine touches a resource."""
+    if "incorrect passphrase" in message or "passphrase must be set" in message:
+        return (
+            f"the stack of AGS {ags} cannot be opened with the passphrase in "
+            f"{secrets.passphrase_file()}: it is not the one the stack's secrets were made with "
+            "(Pulumi: incorrect passphrase). Restore that file from your backup; do not make a "
+            "new one, or the stack's secrets are lost. Nothing was changed."
+        )
+    if "failed to load checkpoint" in message or "could not deserialize" in message:
+        checkpoint = (
+            environment.state_path() / ".pulumi" / "stacks" / environment.PROJECT / f"{ags}.json"
+        )
+        detail = message.split("error:", 1)[-1].strip()
+        return (
+            f"the checkpoint of AGS {ags}'s stack, {checkpoint}, is damaged (Pulumi: {detail}). "
+            f"Its previous version is {checkpoint}.bak: check it, then copy it over the damaged "
+            "file, or restore the state folder from your backup. Nothing was changed."
+        )
+    return message
 
 
 _EXC_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
@@ -232,7 +258,7 @@ def plan(
             with _one_at_a_time(ags):
                 stack.preview(on_event=collector, color="never")
         except auto.CommandError as exc:
-            message = _hint(target, _error_text(exc, collector))
+            message = _hint(target, _error_text(exc, collector, ags))
             raise ProvisionError(f"plan of AGS {ags} failed: {message}") from None
     result.changes = collector.counts()
     result.steps = [s.to_dict() for s in collector.steps.values() if s.counted]
@@ -324,7 +350,7 @@ def _deploy(
         result.resource_count = collector.resource_count()
         result.steps = [s.to_dict() for s in collector.changed()]
     except Exception as exc:
-        message = _hint(target, _error_text(exc, collector))
+        message = _hint(target, _error_text(exc, collector, ags))
         log.error("AGS %s: deploy failed: %s", ags, message, exc_info=True)
         result.ok, result.error = False, message
         result.duration_s = time.monotonic() - started
@@ -366,7 +392,7 @@ def drift(ags: str, *, progress: Progress | None = None) -> Result:
                 stack.preview_refresh(on_event=collector, show_secrets=False, color="never")
         except auto.CommandError as exc:
             raise ProvisionError(
-                f"drift check of AGS {ags} failed: {_error_text(exc, collector)}"
+                f"drift check of AGS {ags} failed: {_error_text(exc, collector, ags)}"
             ) from None
     result.changes = collector.counts()
     result.steps = [s.to_dict() for s in collector.changed()]
@@ -412,7 +438,7 @@ def _destroy(ags: str, progress: Progress | None, lock: oplock.KommuneLock) -> R
         backup_credential.remove(ags)
         shutil.rmtree(environment.workspace_dir(ags), ignore_errors=True)
     except Exception as exc:
-        message = _error_text(exc, collector)
+        message = _error_text(exc, collector, ags)
         result.duration_s = time.monotonic() - started
         status.finish(ags, record, outcome="failed", error=message, duration_s=result.duration_s)
         if isinstance(exc, StackLocked):
