@@ -42,5 +42,14 @@ class PrerequisiteMissing(BasisItError):
     exit_code = 8
 
 
+class DatabaseUnavailable(BasisItError):
+    """The request database cannot be opened, reached, written or migrated right now (held by
+    another command, read-only, server down, unusable URL); nothing was stored.
+
+    9, because 8 is a missing prerequisite (PrerequisiteMissing)."""
+
+    exit_code = 9
+
+
 class StackLocked(Conflict):
     """Another operation on the same Kommune is running (deploy, configure, destroy, ...)."""

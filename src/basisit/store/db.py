@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from basisit import paths
-from basisit.errors import BasisItError, Conflict
-from basisit.files import flock
+from basisit.errors import Conflict, ValidationFailed
+from basisit.files import LockBusy, flock
+from basisit.store import faults
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -39,7 +41,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers go on while a writer commits; busy_timeout makes racing writers wait
     # for the lock instead of failing at once (the loser still fails on its version check).
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    # BASISIT_DB_TIMEOUT (default 10 s); then the command ends with "another basisit command
+    # holds it" (store.faults) instead of waiting on.
+    cur.execute(f"PRAGMA busy_timeout={int(faults.timeout_s() * 1000)}")
     cur.close()
 
 
@@ -62,9 +66,10 @@ def _upgrade(engine: Engine) -> None:
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
     """SQLite: an flock beside the database file (PostgreSQL locks inside _upgrade)."""
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if database and database != ":memory:":
-        with flock(Path(f"{database}.migrate.lock")):
+    database = faults.sqlite_file(engine.url.render_as_string(hide_password=False))
+    if database:
+        # Bounded: a migration takes well under a second; a holder that long is stuck.
+        with flock(Path(f"{database}.migrate.lock"), wait=max(faults.timeout_s(), 30.0)):
             yield
     else:
         yield
@@ -93,8 +98,29 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+# What can fail in the driver, the engine or a migration; each becomes one DatabaseUnavailable.
+_FAULTS = (SQLAlchemyError, CommandError, LockBusy, OSError, ImportError)
+
+
+@contextmanager
+def _faults_mapped(url: str, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except _FAULTS as exc:
+        raise faults.unavailable(exc, url, doing) from exc
+
+
 def _new_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True)
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        # Bounded waits: for a server that does not answer, and for a lock another command
+        # holds (a row, a table, the migration lock); both end in DatabaseUnavailable.
+        wait = faults.timeout_s()
+        connect_args = {
+            "connect_timeout": max(int(wait), 1),
+            "options": f"-c lock_timeout={max(int(wait * 1000), 1)}",
+        }
+    engine = create_engine(url, future=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -102,8 +128,9 @@ def _new_engine(url: str) -> Engine:
 
 @cache
 def engine_for(url: str) -> Engine:
-    engine = _new_engine(url)
-    migrate(engine)  # automatic, and serialised (see migrate)
+    with _faults_mapped(url, "open"):
+        engine = _new_engine(url)
+        migrate(engine)  # automatic, and serialised (see migrate)
     return engine
 
 
@@ -112,14 +139,16 @@ def upgrade() -> tuple[str | None, str]:
 
     Returns (revision before, revision now).
     """
-    engine = _new_engine(database_url())
-    try:
-        with _migration_lock(engine):
-            before = current_revision(engine)
-            _upgrade(engine)
-            return before, str(current_revision(engine))
-    finally:
-        engine.dispose()
+    url = database_url()
+    with _faults_mapped(url, "upgrade"):
+        engine = _new_engine(url)
+        try:
+            with _migration_lock(engine):
+                before = current_revision(engine)
+                _upgrade(engine)
+                return before, str(current_revision(engine))
+        finally:
+            engine.dispose()
 
 
 def engine() -> Engine:
@@ -129,7 +158,8 @@ def engine() -> Engine:
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back whole on any error."""
-    factory = sessionmaker(bind=engine(), expire_on_commit=False)
+    url = database_url()
+    factory = sessionmaker(bind=engine_for(url), expire_on_commit=False)
     session = factory()
     try:
         yield session
@@ -143,9 +173,14 @@ def session_scope() -> Iterator[Session]:
     except DataError as exc:
         # A value the database cannot hold (too long, out of range): a user error, not a crash.
         session.rollback()
-        raise BasisItError(
+        raise ValidationFailed(
             f"the database refused a value, nothing was stored: {exc.orig}".splitlines()[0]
         ) from exc
+    except SQLAlchemyError as exc:
+        # Locked, read-only, server gone: the transaction is rolled back whole.
+        with suppress(SQLAlchemyError):
+            session.rollback()
+        raise faults.unavailable(exc, url, "use") from exc
     except BaseException:
         session.rollback()
         raise
