@@ -176,5 +176,5 @@ def test_an_unknown_check_is_refused_with_the_list():
         [sys.executable, "-m", "basisit.cli.main", "doctor", "--only", "flux capacitor"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    assert proc.returncode == 1
+    assert proc.returncode == 4  # invalid input
     assert "unknown check(s): flux capacitor" in proc.stderr and "local ports" in proc.stderr

@@ -111,7 +111,16 @@ def test_padded_ags_is_stored_as_the_registry_spells_it(database):
     listed = runner.invoke(app, ["request", "list", "--ags", "10046118", "--format", "json"])
     assert '"ags": "10046118"' in listed.output
     off = runner.invoke(app, ["kommunen", "offboard", " 10046118"])
-    assert off.exit_code == 1 and "open requests (dns)" in off.output
+    assert off.exit_code == 5 and "open requests (dns)" in off.output
+
+
+def test_onboarding_twice_and_offboarding_a_stranger_are_not_allowed(database):
+    runner = CliRunner()
+    assert runner.invoke(app, _onboard_args("10046118")).exit_code == 0
+    again = runner.invoke(app, _onboard_args("10046118"))
+    assert again.exit_code == 5 and "already onboarded" in again.output, again.output
+    stranger = runner.invoke(app, ["kommunen", "offboard", "10041100"])
+    assert stranger.exit_code == 5 and "is not onboarded" in stranger.output, stranger.output
 
 
 def test_too_long_onboarding_fields_are_refused_on_both_databases(database):

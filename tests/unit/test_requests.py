@@ -343,9 +343,44 @@ def test_cli_refuses_duplicate_params_and_unknown_states(catalog, onboarded):
     runner = CliRunner()
     args = ["request", "create", "--ags", onboarded, "--service", "fileshare", "--plan", "S"]
     twice = runner.invoke(app, [*args, "-p", "quota_gib=10", "-p", "quota_gib=20"])
-    assert twice.exit_code == 1 and "'quota_gib' is given more than once" in twice.output
+    assert twice.exit_code == 4 and "'quota_gib' is given more than once" in twice.output
     state = runner.invoke(app, ["request", "list", "--state", "bogus"])
-    assert state.exit_code == 1 and "unknown state 'bogus'" in state.output
+    assert state.exit_code == 4 and "unknown state 'bogus'" in state.output
+    for bad in (["-p", "quota_gib"], ["-p", "quota_gib=10", "-p", "=x"]):
+        no_name = runner.invoke(app, [*args, *bad])
+        assert no_name.exit_code == 4 and "not of the form name=value" in no_name.output
+    change = ["request", "change", "--ags", onboarded, "--instance", "fileshare", "-p", "x"]
+    changed = runner.invoke(app, change)
+    assert changed.exit_code == 4 and "not of the form name=value" in changed.output
     huge = runner.invoke(app, ["request", "show", str(10**21)])
     assert huge.exit_code == 3 and "no request" in huge.output
     assert _snapshot() == ([], 1)
+
+
+def test_cli_exit_codes_of_approvals_not_allowed_and_invalid(catalog, onboarded):
+    from typer.testing import CliRunner
+
+    from basisit.cli.main import app
+
+    runner = CliRunner()
+    dns = _create(catalog, onboarded, "dns", "zone")
+    boxes = ",".join(f"person{i}" for i in range(200))
+    mail = _create(catalog, onboarded, "mail", "M", parameters={"mailboxes": boxes})
+    _submit(catalog, dns, mail)
+
+    def approve(rid: int, *extra: str):
+        return runner.invoke(app, ["request", "approve", str(rid), *extra])
+
+    assert approve(mail, "--as", "ops", "--actor", "ops-1").exit_code == 0
+    again = approve(mail, "--as", "ops", "--actor", "ops-2")
+    assert again.exit_code == 5 and "already has the ops approval" in again.output
+    same = approve(mail, "--as", "finance", "--actor", "ops-1")
+    assert same.exit_code == 5 and "needs another person" in same.output
+    needless = approve(dns, "--as", "finance", "--actor", "fin-1")
+    assert needless.exit_code == 5 and "does not need finance approval" in needless.output
+    role = approve(dns, "--as", "boss")
+    assert role.exit_code in (2, 4) and ("boss" in role.output), role.output
+    twice = runner.invoke(app, ["request", "submit", str(dns), str(dns)])
+    assert twice.exit_code == 4 and "given more than once" in twice.output
+    reason = runner.invoke(app, ["request", "reject", str(dns), "--reason", " "])
+    assert reason.exit_code == 4 and "needs a reason" in reason.output, reason.output

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from basisit import runlog
-from basisit.errors import BasisItError
+from basisit.errors import BasisItError, ValidationFailed
 from basisit.provision.events import Progress
 
 OPERATIONS = ("plan", "deploy", "drift")
@@ -114,7 +114,7 @@ def run_each(
     the `failure` fields. Results come back in the order of `kommunen`.
     """
     if parallel < 1:
-        raise BasisItError(f"--parallel must be at least 1, got {parallel}")
+        raise ValidationFailed(f"--parallel must be at least 1, got {parallel}")
     ctx = multiprocessing.get_context("spawn")
     events: Any = ctx.Queue()
     stop = threading.Event()

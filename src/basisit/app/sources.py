@@ -13,7 +13,7 @@ from pathlib import Path
 
 from basisit.contracts import desired_state as contract
 from basisit.contracts.desired_state import DesiredState
-from basisit.errors import BasisItError
+from basisit.errors import BasisItError, ValidationFailed
 from basisit.provision import operations
 from basisit.provision.errors import ProvisionError
 
@@ -95,7 +95,7 @@ def select(source: Source, ags: str | None, all_: bool) -> Selection:
     """The Kommunen a command works on: the one named, or with --all every Kommune of the
     source that has something to deploy (a service or a stack); the others are `idle`."""
     if bool(ags) == bool(all_):
-        raise BasisItError("name one Kommune with --ags AGS, or use --all")
+        raise ValidationFailed("name one Kommune with --ags AGS, or use --all")
     if ags:
         return Selection([ags.strip()], [])
     fleet = source.fleet()

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from basisit import kommunen as registry
-from basisit.errors import BasisItError, NotFound
+from basisit.errors import NotFound, ValidationFailed
 from basisit.requests import service as svc
 from basisit.requests import workflow as wf
 from basisit.store.db import session_scope
@@ -98,6 +98,6 @@ def requests(ags: str | None = None, state: str | None = None) -> list[dict[str,
     if ags:
         ags = registry.get(ags).ags
     if state and state not in wf.STATES:
-        raise BasisItError(f"unknown state {state!r} (states: {', '.join(wf.STATES)})")
+        raise ValidationFailed(f"unknown state {state!r} (states: {', '.join(wf.STATES)})")
     with session_scope() as session:
         return [request_summary(r) for r in svc.list_requests(session, ags, state)]

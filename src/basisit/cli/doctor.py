@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from basisit.cli.common import Format, console, emit, err_console
-from basisit.errors import BasisItError, PrerequisiteMissing
+from basisit.errors import PrerequisiteMissing, ValidationFailed
 
 
 def doctor(
@@ -32,7 +32,7 @@ def doctor(
         report = run_checks(set(only) if only else None, on_start=started)
     except ValueError as exc:
         names = ", ".join(c.name for c in CHECKS)
-        raise BasisItError(f"{exc}; the checks are: {names}") from None
+        raise ValidationFailed(f"{exc}; the checks are: {names}") from None
 
     if fmt is not Format.table:
         emit(report.as_dict(), fmt)

@@ -24,7 +24,7 @@ from rich.progress import (
 from basisit.app.sources import Source
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.cli.render import Table, esc, plain
-from basisit.errors import BasisItError
+from basisit.errors import BasisItError, ValidationFailed
 
 AGS_OPTION = typer.Option(None, "--ags", help="AGS of the Kommune")
 DESIRED_OPTION = typer.Option(
@@ -322,7 +322,7 @@ def destroy(
         raise BasisItError(f"AGS {ags} has no stack: nothing was deployed for it")
     if not yes:
         if not sys.stdin.isatty():
-            raise BasisItError(f"destroying AGS {ags} needs confirmation: add --yes")
+            raise ValidationFailed(f"destroying AGS {ags} needs confirmation: add --yes")
         typer.confirm(
             f"Destroy every server, network and volume (with its data) of AGS {ags}?",
             abort=True,

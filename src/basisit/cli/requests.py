@@ -16,7 +16,7 @@ from basisit.catalog import load_catalog
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
 from basisit.cli.render import Table, esc
 from basisit.contracts import desired_state as contract1
-from basisit.errors import BasisItError
+from basisit.errors import BasisItError, ValidationFailed
 from basisit.requests import desired_state
 from basisit.requests import service as svc
 from basisit.requests.pricing import Quote
@@ -35,10 +35,10 @@ def _params(raw: list[str] | None) -> dict[str, Any]:
     for item in raw or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise BasisItError(f"--param {item!r} is not of the form name=value")
+            raise ValidationFailed(f"--param {item!r} is not of the form name=value")
         if name.strip() in result:
             # Which one was meant? Guessing would store a value nobody checked.
-            raise BasisItError(f"--param {name.strip()!r} is given more than once")
+            raise ValidationFailed(f"--param {name.strip()!r} is given more than once")
         result[name.strip()] = value.strip()
     return result
 

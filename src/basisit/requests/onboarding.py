@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from basisit import kommunen, leitweg
-from basisit.errors import BasisItError, ValidationFailed
+from basisit.errors import TransitionNotAllowed, ValidationFailed
 from basisit.requests import workflow as wf
 from basisit.store.models import AuditEvent, Onboarding, Request, utcnow
 
@@ -50,7 +50,7 @@ def onboard(
         raise ValidationFailed(f"cannot onboard {kommune.ags} {kommune.name}", problems)
     record = session.get(Onboarding, ags)
     if record is not None and record.active:
-        raise BasisItError(f"Kommune {ags} {kommune.name} is already onboarded")
+        raise TransitionNotAllowed(f"Kommune {ags} {kommune.name} is already onboarded")
     if record is None:
         record = Onboarding(ags=ags, onboarded_by=actor)
         session.add(record)
@@ -74,7 +74,7 @@ def offboard(session: Session, *, ags: str, actor: str, reason: str | None) -> O
     ags = kommune.ags
     record = session.get(Onboarding, ags)
     if record is None or not record.active:
-        raise BasisItError(f"Kommune {ags} {kommune.name} is not onboarded")
+        raise TransitionNotAllowed(f"Kommune {ags} {kommune.name} is not onboarded")
     # A service stays until its decommission request is through; offboarding would orphan it.
     from basisit.requests.service import present_instances
 
@@ -84,7 +84,7 @@ def offboard(session: Session, *, ags: str, actor: str, reason: str | None) -> O
     ).all()
     if live or open_:
         names = sorted({*live, *(r.instance for r in open_)})
-        raise BasisItError(
+        raise TransitionNotAllowed(
             f"Kommune {ags} still has services or open requests ({', '.join(names)}): "
             "decommission or withdraw them first"
         )

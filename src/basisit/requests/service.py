@@ -129,7 +129,7 @@ def _service(catalog: Catalog, service_id: str) -> Service:
             f"unknown service {service_id!r} (catalog has: {', '.join(sorted(catalog.services))})"
         )
     if not service.requestable:
-        raise BasisItError(f"service {service_id!r} cannot be requested: every server has it")
+        raise ValidationFailed(f"service {service_id!r} cannot be requested: every server has it")
     return service
 
 
@@ -209,9 +209,13 @@ def create(
             f"instance name {name!r} is not a DNS label (a-z, 0-9, '-', at most 32 characters)"
         )
     if name in present_instances(session, ags) or name in _removing(session, ags):
-        raise BasisItError(f"Kommune {ags} already has an instance {name!r}; use a change request")
+        raise TransitionNotAllowed(
+            f"Kommune {ags} already has an instance {name!r}; use a change request"
+        )
     if open_request_for(session, ags, name):
-        raise BasisItError(f"Kommune {ags} already has an open request for instance {name!r}")
+        raise TransitionNotAllowed(
+            f"Kommune {ags} already has an open request for instance {name!r}"
+        )
     return _add_draft(
         session,
         actor,
@@ -232,7 +236,9 @@ def _present(session: Session, ags: str, instance: str) -> Instance:
     if found is None:
         raise NotFound(f"Kommune {ags} has no instance {instance!r} to change or decommission")
     if open_request_for(session, ags, instance):
-        raise BasisItError(f"instance {instance!r} of Kommune {ags} already has an open request")
+        raise TransitionNotAllowed(
+            f"instance {instance!r} of Kommune {ags} already has an open request"
+        )
     return found
 
 
@@ -363,7 +369,7 @@ def submit(
     """
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
-        raise BasisItError(f"request {', '.join(map(str, twice))} given more than once")
+        raise ValidationFailed(f"request {', '.join(map(str, twice))} given more than once")
     batch = [get(session, i) for i in ids]
     for req in batch:
         if req.state != wf.DRAFT:
@@ -371,7 +377,7 @@ def submit(
                 f"request {req.id} is {req.state}; only drafts are submitted"
             )
     if len({r.ags for r in batch}) > 1:
-        raise BasisItError("requests submitted together must be of the same Kommune")
+        raise ValidationFailed("requests submitted together must be of the same Kommune")
     require_onboarded(session, batch[0].ags)
     problems: list[str] = []
     results: list[tuple[Request, dict[str, Any], Quote | None]] = []
@@ -413,20 +419,20 @@ def approve(
     catalog: Catalog | None = None,
 ) -> Request:
     if role not in ROLES:
-        raise BasisItError(f"unknown approver role {role!r} (use one of: {', '.join(ROLES)})")
+        raise ValidationFailed(f"unknown approver role {role!r} (use one of: {', '.join(ROLES)})")
     if req.state != wf.SUBMITTED:
         raise TransitionNotAllowed(
             f"request {req.id} is {req.state}; only submitted ones are approved"
         )
     if role == "finance" and not req.needs_finance:
-        raise BasisItError(
+        raise TransitionNotAllowed(
             f"request {req.id} does not need finance approval (monthly {req.monthly_eur} EUR is "
             "within the threshold)"
         )
     if any(a.role == role for a in req.approvals):
-        raise BasisItError(f"request {req.id} already has the {role} approval")
+        raise TransitionNotAllowed(f"request {req.id} already has the {role} approval")
     if any(a.actor == actor for a in req.approvals):
-        raise BasisItError(
+        raise TransitionNotAllowed(
             f"{actor} already approved request {req.id}; the second approval needs another person"
         )
     # Since the submit, a request of the same batch may have been rejected or withdrawn.
@@ -473,7 +479,7 @@ def reject(
     session: Session, req: Request, actor: str, reason: str, catalog: Catalog | None = None
 ) -> Request:
     if not reason.strip():
-        raise BasisItError("a rejection needs a reason (--reason)")
+        raise ValidationFailed("a rejection needs a reason (--reason)")
     if req.state == wf.SUBMITTED:
         _relied_on(session, catalog, req, "rejected")
     wf.move(session, req, wf.REJECTED, actor, reason)
