@@ -36,7 +36,7 @@ def _left_behind(data_dir: Path) -> list[str]:
 
 def test_desired_state_of_a_kommune_that_never_joined_says_so(database):
     result = _cli("desired-state", "--ags", NEVER, "--format", "json")
-    assert result.exit_code != 0
+    assert result.exit_code == 5
     assert f"Kommune {NEVER} is not onboarded" in result.output
     assert "schema_version" not in result.output  # no empty document
 
@@ -44,7 +44,7 @@ def test_desired_state_of_a_kommune_that_never_joined_says_so(database):
 @pytest.mark.parametrize("command", ["deploy", "plan"])
 def test_deploy_of_a_kommune_that_never_joined_is_refused(database, data_dir, command):
     result = _cli(command, "--ags", NEVER, "--target", "local")
-    assert result.exit_code != 0
+    assert result.exit_code == 5
     assert "is not onboarded" in result.output
     assert _left_behind(data_dir) == []
 

@@ -95,7 +95,7 @@ def test_cli_errors_are_clear_and_non_zero(onboarded):
     assert wrong_state.exit_code == 3 and "no request 99" in wrong_state.output
     not_onboarded = RUN.invoke(app, ["request", "create", "--ags", "10041100", "--service",
                                      "dns", "--plan", "zone"])  # fmt: skip
-    assert not_onboarded.exit_code == 1 and "not onboarded" in not_onboarded.output
+    assert not_onboarded.exit_code == 5 and "not onboarded" in not_onboarded.output
     unknown = RUN.invoke(app, ["desired-state", "--ags", "10041999"])
     assert unknown.exit_code == 3 and "unknown AGS" in unknown.output
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from basisit import kommunen
 from basisit.catalog import parameters as params
 from basisit.catalog.models import Catalog, Plan, Service
-from basisit.errors import BasisItError, NotFound, TransitionNotAllowed, ValidationFailed
+from basisit.errors import NotFound, TransitionNotAllowed, ValidationFailed
 from basisit.requests import rules
 from basisit.requests import workflow as wf
 from basisit.requests.pricing import Quote, quote
@@ -52,7 +52,8 @@ def require_onboarded(session: Session, ags: str) -> Onboarding:
     ags = kommunen.get(ags).ags  # unknown AGS -> NotFound naming it
     record = session.get(Onboarding, ags)
     if record is None or not record.active:
-        raise BasisItError(
+        # Not allowed in this state (exit 5): the same command works once it is onboarded.
+        raise TransitionNotAllowed(
             f"Kommune {ags} is not onboarded: onboard it first (basisit kommunen onboard)"
         )
     return record
