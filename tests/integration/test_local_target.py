@@ -218,7 +218,7 @@ def data_dir(shared: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def deployed_a(shared: dict[str, Path]) -> dict[str, Any]:
     result = deploying.deploy(A, Source(shared[A]), target="local", actor="test-operator")
-    return {"result": result, "outputs": outputs.read(A)}
+    return {"result": result, "outputs": outputs.load(A)}
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +248,7 @@ def deployed_b(shared: dict[str, Path]) -> dict[str, Any]:
         "pulumi_locks_left": len(state_locks),
     }
     result = deploying.deploy(B, Source(shared[B]), target="local", actor="test-operator")
-    return {"result": result, "evidence": evidence, "outputs": outputs.read(B)}
+    return {"result": result, "evidence": evidence, "outputs": outputs.load(B)}
 
 
 # --- tests -------------------------------------------------------------------------------------
@@ -611,7 +611,7 @@ def test_deploy_from_the_request_database_moves_the_requests(
     result = deploying.deploy(C, Source(None), target="local", actor="test-operator")
     assert result.ok and result.request_ids == [1]
     assert _request_states(C)[1][0] == "configuring"
-    doc = outputs.read(C)
+    doc = outputs.load(C)
     assert doc is not None and [s["name"] for s in doc["servers"]] == ["dns"]
     operations.destroy(C)
     assert not exists("container", container(C, "dns"))
