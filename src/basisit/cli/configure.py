@@ -69,16 +69,10 @@ def configure(
 
 
 def _select(ags: str | None, all_: bool, desired_state: Path | None) -> list[str]:
-    from basisit.app.sources import Source, select
+    from basisit.app.sources import Source
+    from basisit.cli.provision import select_kommunen
 
-    chosen = select(Source(desired_state), ags, all_)
-    if chosen.idle:
-        err_console.print(
-            f"left out (nothing to deploy: no approved service, no stack): "
-            f"{esc(', '.join(chosen.idle))}",
-            highlight=False,
-        )
-    return chosen.kommunen
+    return select_kommunen(ags, all_, Source(desired_state))
 
 
 def _results_table(results: list[dict[str, Any]]) -> Table:

@@ -58,7 +58,8 @@ def _target(value: str | None) -> str:
     return operations.check_target(value) if value else operations.default_target()
 
 
-def _select(ags: str | None, all_: bool, source: Source) -> list[str]:
+def select_kommunen(ags: str | None, all_: bool, source: Source) -> list[str]:
+    """--ags or --all; with --all, says which Kommunen are left out for having nothing to do."""
     from basisit.app.sources import select
 
     chosen = select(source, ags, all_)
@@ -190,7 +191,7 @@ def plan(
     from basisit.app import deploy as deploying
 
     source = _source(desired_state)
-    kommunen = _select(ags, all_, source)
+    kommunen = select_kommunen(ags, all_, source)
     tgt = _target(target)
     if len(kommunen) == 1:
         with err_console.status(f"planning AGS {kommunen[0]} on target {tgt} ..."):
@@ -232,7 +233,7 @@ def deploy(
     from basisit.requests.service import actor_name
 
     source = _source(desired_state)
-    kommunen = _select(ags, all_, source)
+    kommunen = select_kommunen(ags, all_, source)
     tgt = _target(target)
     who = actor_name(actor)
     if len(kommunen) == 1:
