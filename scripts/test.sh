@@ -4,7 +4,7 @@
 #   ruff check, ruff format --check, lint-imports (the layers, contracts in pyproject.toml),
 #   mypy (src/ and stacks/), pylint's duplicate-code check, yamllint, ansible-lint
 #   (production profile), pytest, and `molecule test` for every scenario in
-#   roles/<role>/molecule/<scenario>.
+#   roles/<role>/molecule/<scenario>, and last clean-checkout (no check may leave untracked files).
 # All steps run even when one fails; the exit code is non-zero when any failed.
 #
 # Environment:
@@ -180,6 +180,9 @@ for scenario in roles/*/molecule/*/; do
 done
 
 total_start="$(now)"
+# What git does not track or ignore before the checks; the last step fails when a check left more.
+untracked() { git -C "$root" status --porcelain --untracked-files=all 2>/dev/null | sed -n 's/^?? //p' | sort; }
+untracked_before="$(untracked)"
 
 # The long steps need the machine's prerequisites; the doctor names a missing one in seconds.
 if wanted pytest python || { [ "${#scenarios[@]}" -gt 0 ] && [ -n "$(scenario_order)" ]; }; then
@@ -232,6 +235,18 @@ if [ "${#scenarios[@]}" -gt 0 ]; then
 else
   skip_step molecule molecule "no roles/*/molecule/* scenarios yet"
 fi
+
+# A check that leaves files in the checkout (a cache, a scenario's ephemeral directory) would
+# end up committed by someone: caches belong in $BASISIT_CACHE.
+left_behind() {
+  local new
+  new="$(comm -13 <(printf '%s\n' "$untracked_before") <(untracked) | sed '/^$/d')"
+  [ -z "$new" ] && return 0
+  echo "[test] the checks left untracked files in the checkout:" >&2
+  sed 's/^/[test]   /' <<<"$new" >&2
+  return 1
+}
+run_step clean-checkout python,lint,molecule left_behind
 
 # ------------------------------------------------------------------ summary
 total="$(elapsed "$total_start")"
