@@ -23,10 +23,12 @@ import pytest
 from rich.console import Console
 
 from basisit import paths
+from basisit.cli.run_progress import LiveRun, summary_table
 from basisit.configure import apply
 from basisit.configure.connection import Mode, mitogen_strategy_dir
+from basisit.configure.events import RunEvent
 from basisit.configure.records import list_records, read_record
-from basisit.configure.runner import RunResult, run_playbook, summary_table
+from basisit.configure.runner import RunResult, run_playbook
 from basisit.vault.store import SecretStore
 
 AGS = "10046118"
@@ -106,7 +108,9 @@ def test_each_host_is_reported_and_one_failure_does_not_stop_the_others(tmp_path
                 "gone": {"ansible_host": "127.0.0.1", "ansible_port": _free_port()},
             },
         )
-        result = run_playbook(inventory, run.root, ags=AGS, playbook=play, console=console)
+        result = run_playbook(
+            inventory, run.root, ags=AGS, playbook=play, report=LiveRun(console, live=False)
+        )
     assert result.status == "failed"
     assert result.error is None  # hosts failed, not the run as a whole
     good, bad, gone = result.hosts["good"], result.hosts["bad"], result.hosts["gone"]
@@ -130,7 +134,9 @@ def test_secrets_persist_and_never_appear_in_artifacts_output_or_data_dir(
     console = Console(record=True, width=200)
     with store.unlocked(AGS) as run:
         inventory = _local_inventory(run.secrets_dir, {"web": {"ansible_connection": "local"}})
-        first = run_playbook(inventory, run.root, ags=AGS, playbook=play, console=console)
+        first = run_playbook(
+            inventory, run.root, ags=AGS, playbook=play, report=LiveRun(console, live=False)
+        )
         password = run.path("tiny/app_password").read_bytes().strip()
         # What ansible-runner wrote (inventory, events, stdout) lives in the private dir only,
         # and holds no secret thanks to no_log.
@@ -149,7 +155,9 @@ def test_secrets_persist_and_never_appear_in_artifacts_output_or_data_dir(
     # The next run gets the stored password back: nothing changes on the host.
     with store.unlocked(AGS) as run:
         inventory = _local_inventory(run.secrets_dir, {"web": {"ansible_connection": "local"}})
-        second = run_playbook(inventory, run.root, ags=AGS, playbook=play, console=console)
+        second = run_playbook(
+            inventory, run.root, ags=AGS, playbook=play, report=LiveRun(console, live=False)
+        )
     assert second.succeeded and second.changed == 0
     assert run.stored == []
     assert store.get(AGS, "tiny/app_password").strip() == password
@@ -180,7 +188,7 @@ def test_leaked_secret_in_a_failure_message_is_masked(tmp_path: Path) -> None:
             run.root,
             ags=AGS,
             playbook=play,
-            console=console,
+            report=LiveRun(console, live=False),
             secret_values=run.secret_values(),
         )
     assert result.hosts["h"].error == "Fail with the secret in the message: oops ********"
@@ -207,7 +215,7 @@ def test_a_failed_loop_names_the_failing_item(tmp_path: Path) -> None:
     )
     with SecretStore().unlocked(AGS) as run:
         inventory = _local_inventory(run.secrets_dir, {"h": {"ansible_connection": "local"}})
-        result = run_playbook(inventory, run.root, ags=AGS, playbook=play, show_progress=False)
+        result = run_playbook(inventory, run.root, ags=AGS, playbook=play)
     assert result.hosts["h"].error == (
         "Check the items: One or more items failed (item two: two is not allowed)"
     )
@@ -221,7 +229,7 @@ def test_runs_when_the_venv_is_not_on_path(tmp_path: Path, monkeypatch) -> None:
     play = _play(tmp_path, str(tmp_path / "out"))
     with SecretStore().unlocked(AGS) as run:
         inventory = _local_inventory(run.secrets_dir, {"h": {"ansible_connection": "local"}})
-        result = run_playbook(inventory, run.root, ags=AGS, playbook=play, show_progress=False)
+        result = run_playbook(inventory, run.root, ags=AGS, playbook=play)
     assert result.rc == 0 and result.succeeded
 
 
@@ -232,7 +240,7 @@ def test_a_broken_playbook_fails_the_run_for_every_host(tmp_path: Path) -> None:
     )
     with SecretStore().unlocked(AGS) as run:
         inventory = _local_inventory(run.secrets_dir, {"h": {"ansible_connection": "local"}})
-        result = run_playbook(inventory, run.root, ags=AGS, playbook=play, show_progress=False)
+        result = run_playbook(inventory, run.root, ags=AGS, playbook=play)
     assert result.rc != 0
     assert result.error and result.error.startswith("ansible-playbook exited with")
     assert result.host_error("h") == result.error
@@ -251,7 +259,7 @@ def test_ctrl_c_cancels_the_run_and_still_stores_and_removes_the_secrets(tmp_pat
         )
         timer.start()
         try:
-            result = run_playbook(inventory, run.root, ags=AGS, playbook=play, show_progress=False)
+            result = run_playbook(inventory, run.root, ags=AGS, playbook=play)
         finally:
             timer.cancel()
     assert time.monotonic() - t0 < 120
@@ -442,7 +450,9 @@ def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
     play = _play(tmp_path, "/root/tiny-{{ inventory_hostname }}", gather=True)
     console = Console(record=True, width=200)
 
-    first = configuring.configure(AGS, actor="test-operator", playbook=play, console=console)
+    first = configuring.configure(
+        AGS, actor="test-operator", playbook=play, report=LiveRun(console, live=False)
+    )
     assert first.result.hosts[dns].status == "ok"
     assert first.result.hosts[share].status == "unreachable"
     assert _state(by_instance[dns]) == ("active", None)
@@ -457,7 +467,9 @@ def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
         {dns: ssh_server["port"], share: ssh_server["port"]},
         host_keys={dns: ssh_server["host_key"]},
     )
-    second = configuring.configure(AGS, actor="test-operator", playbook=play, console=console)
+    second = configuring.configure(
+        AGS, actor="test-operator", playbook=play, report=LiveRun(console, live=False)
+    )
     assert second.result.succeeded
     assert second.result.hosts[dns].changed == 0  # idempotent over SSH too
     assert _state(by_instance[share]) == ("active", None)
@@ -478,7 +490,9 @@ def test_configure_over_ssh_finishes_requests_per_host_and_retries_failed(
         {dns: ssh_server["port"], share: _free_port()},
         host_keys={dns: other_key},
     )
-    third = configuring.configure(AGS, actor="test-operator", playbook=play, console=console)
+    third = configuring.configure(
+        AGS, actor="test-operator", playbook=play, report=LiveRun(console, live=False)
+    )
     assert third.result.hosts[dns].status == "unreachable"
     assert "Host key verification failed" in (third.result.hosts[dns].error or "")
     # Neither the SSH key nor the generated password is readable anywhere in the data dir.
@@ -522,9 +536,7 @@ def test_other_connection_modes_reach_the_server(ssh_server, mode: Mode, tmp_pat
                 },
             }
         }
-        result: RunResult = run_playbook(
-            inventory, run.root, ags=AGS, mode=mode, playbook=play, show_progress=False
-        )
+        result: RunResult = run_playbook(inventory, run.root, ags=AGS, mode=mode, playbook=play)
     assert result.succeeded, result.stdout_tail
     assert result.mode == str(mode)
 
@@ -601,3 +613,33 @@ def test_a_failed_run_fails_every_request_with_its_reason() -> None:
     outcome = apply.request_results(desired, inventory, result)
     assert set(outcome) == {1, 2, 3}
     assert all(v and v.endswith("the role 'samba' was not found") for v in outcome.values())
+
+
+def test_the_driver_reports_events_and_prints_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A portal worker gets the same steps as the CLI, as data: the driver itself never prints."""
+    play = _play(tmp_path, str(tmp_path / "out-{{ inventory_hostname }}"))
+    events: list[RunEvent] = []
+    with SecretStore().unlocked(AGS) as run:
+        inventory = _local_inventory(
+            run.secrets_dir,
+            {
+                "good": {"ansible_connection": "local"},
+                "bad": {"ansible_connection": "local", "tiny_break": True},
+            },
+        )
+        result = run_playbook(inventory, run.root, ags=AGS, playbook=play, report=events.append)
+    assert capsys.readouterr() == ("", "")
+    assert {e.ags for e in events} == {AGS}
+    assert [e.kind for e in events if e.kind == "play"] == ["play"]
+    started = {(e.host, e.task) for e in events if e.kind == "task"}
+    assert ("good", "Install the password") in started
+    (failure,) = [e for e in events if e.kind == "failed"]
+    assert (failure.host, failure.task) == ("bad", "Break on request")
+    assert failure.text == "broken on purpose on bad"
+    assert failure.failed == 1
+    # The last event of each host carries the counts the result ends with.
+    last = {e.host: e for e in events if e.kind == "task"}
+    assert last["good"].ok == result.hosts["good"].ok
+    assert last["bad"].failed == result.hosts["bad"].failed == 1

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
-
 from basisit.app import records
 from basisit.app.sources import Source
 from basisit.configure import apply
 from basisit.configure.apply import ConfigureOutcome
 from basisit.configure.connection import Mode
+from basisit.configure.events import Reporter, ignore
 from basisit.requests import lifecycle
 
 
@@ -25,11 +24,10 @@ def configure(
     actor: str,
     source: Source | None = None,
     mode: Mode = Mode.fast,
-    console: Console | None = None,
+    report: Reporter = ignore,
     forks: int | None = None,
     time_server: str | None = None,
     playbook: Path | None = None,
-    show_progress: bool = True,
 ) -> ConfigureOutcome:
     """Configure one Kommune; its desired state from `source` (default: the request database)."""
     source = source or Source(None)
@@ -38,11 +36,10 @@ def configure(
         actor=actor,
         mode=mode,
         desired=source.desired(ags),
-        console=console,
+        report=report,
         forks=forks,
         time_server=time_server,
         playbook=playbook,
-        show_progress=show_progress,
     )
     if source.from_db and outcome.requests:
         lifecycle.finish_configuring(ags, outcome.requests, actor)

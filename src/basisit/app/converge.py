@@ -8,16 +8,14 @@ file-locked). A Kommune whose deploy or configuration fails never stops the othe
 from __future__ import annotations
 
 import functools
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from basisit.app import fleet
 from basisit.app.sources import Source
 from basisit.configure.connection import Mode
+from basisit.configure.events import Reporter, ignore
 from basisit.errors import BasisItError
 
 # (ags, phase, text): phase is deploy | configure | done | failed
@@ -35,8 +33,7 @@ def converge_one(
     target: str,
     desired_state: Path | None = None,
     mode: Mode = Mode.fast,
-    console: Console | None = None,
-    show_progress: bool = True,
+    run_report: Reporter = ignore,
     report: Report = _silent,
     deploy_progress: Callable[[str, str, str], None] | None = None,
 ) -> dict[str, Any]:
@@ -69,8 +66,7 @@ def converge_one(
         actor=actor,
         source=source,
         mode=mode,
-        console=console,
-        show_progress=show_progress,
+        report=run_report,
     )
     result = outcome.result
     failed = sorted(h for h, r in result.hosts.items() if r.status != "ok")
@@ -101,7 +97,7 @@ def converge_in_turn(
     target: str,
     desired_state: Path | None,
     mode: Mode,
-    console: Console | None = None,
+    run_report: Reporter = ignore,
     report: Report = _silent,
     deploy_progress: Callable[[str, str, str], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -120,7 +116,7 @@ def converge_in_turn(
                     target=target,
                     desired_state=desired_state,
                     mode=mode,
-                    console=console,
+                    run_report=run_report,
                     report=report,
                     deploy_progress=deploy_progress,
                 )
@@ -142,9 +138,7 @@ def _work(ags: str, options: dict[str, Any]) -> dict[str, Any]:
             target=options["target"],
             desired_state=Path(options["desired_state"]) if options["desired_state"] else None,
             mode=Mode(options["mode"]),
-            console=Console(file=io.StringIO()),  # the parent shows progress
-            show_progress=False,
-            report=fleet.report_to_parent,
+            report=fleet.report_to_parent,  # phases only: the parent shows progress
         )
     except BasisItError as exc:
         return {"ags": ags, "ok": False, "error": str(exc)}

@@ -14,6 +14,7 @@ import typer
 
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.cli.render import Table, esc, plain
+from basisit.cli.run_progress import LiveRun, summary_table
 from basisit.configure.connection import Mode
 
 CONNECTION_OPTION = typer.Option(
@@ -46,14 +47,16 @@ def configure(
 
     ags = ags.strip()
     out = err_console if fmt is not Format.table else console
-    outcome = configuring.configure(
-        ags,
-        actor=actor_name(actor),
-        source=Source(desired_state),
-        mode=connection,
-        console=out,
-        forks=forks,
-    )
+    with LiveRun(out) as report:
+        outcome = configuring.configure(
+            ags,
+            actor=actor_name(actor),
+            source=Source(desired_state),
+            mode=connection,
+            report=report,
+            forks=forks,
+        )
+    out.print(summary_table(outcome.result))
     for rid, error in sorted(outcome.requests.items()):
         state = "[green]active[/]" if error is None else f"[red]failed[/]: {esc(error)}"
         out.print(f"request {rid}: {state}", highlight=False)
@@ -135,16 +138,17 @@ def converge(
             else:
                 show(ags_, phase, text)
 
-        results = conv.converge_in_turn(
-            kommunen,
-            actor=who,
-            target=tgt,
-            desired_state=desired_state,
-            mode=connection,
-            console=out,
-            report=show_or_fail,
-            deploy_progress=deploy_lines,
-        )
+        with LiveRun(out) as run_report:
+            results = conv.converge_in_turn(
+                kommunen,
+                actor=who,
+                target=tgt,
+                desired_state=desired_state,
+                mode=connection,
+                run_report=run_report,
+                report=show_or_fail,
+                deploy_progress=deploy_lines,
+            )
     else:
 
         def done(res: dict[str, Any]) -> None:
@@ -165,7 +169,7 @@ def converge(
         )
     if fmt is not Format.table:
         emit(results if len(results) != 1 else results[0], fmt)
-    elif len(results) > 1:
+    else:
         console.print(_results_table(results))
     if not all(r.get("ok") for r in results):
         raise typer.Exit(1)

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from basisit import oplock, runlog
 from basisit.configure import inventory as inv
 from basisit.configure.connection import Mode
 from basisit.configure.errors import ConfigureError
+from basisit.configure.events import Reporter, RunEvent, ignore
 from basisit.configure.records import write_record
-from basisit.configure.runner import RunResult, run_playbook, summary_table
+from basisit.configure.runner import RunResult, run_playbook
 from basisit.contracts.desired_state import DesiredState
 from basisit.vault import keys
 from basisit.vault.store import SecretStore
@@ -125,16 +124,14 @@ def configure(
     actor: str,
     mode: Mode = Mode.fast,
     desired: DesiredState,
-    console: Console | None = None,
+    report: Reporter = ignore,
     forks: int | None = None,
     time_server: str | None = None,
     playbook: Path | None = None,
-    show_progress: bool = True,
 ) -> ConfigureOutcome:
     """Configure one Kommune from its desired state (contract 1) and stack outputs (contract
     2). Returns per request the outcome (None: every host it needs succeeded); moving the
     requests is the use case's (basisit.app.configure)."""
-    console = console or Console()
     outputs = inv.load_outputs(ags)
     time_server = time_server or os.environ.get("BASISIT_TIME_SERVER") or inv.DEFAULT_TIME_SERVER
     # Fails here, before anything runs, if outputs and desired state disagree.
@@ -160,9 +157,14 @@ def configure(
                 pinned_known_hosts_file=str(pinned_file),
                 time_server=time_server,
             )
-            console.print(
-                f"Configuring AGS {ags} ({desired['kommune']['name']}): "
-                f"{len(inventory['all']['hosts'])} server(s), connection {mode}"
+            report(
+                RunEvent(
+                    kind="start",
+                    ags=ags,
+                    text=f"Configuring AGS {ags} ({desired['kommune']['name']}): "
+                    f"{len(inventory['all']['hosts'])} server(s), connection {mode}",
+                    hosts=tuple(inventory["all"]["hosts"]),
+                )
             )
             secret_values = unlocked.secret_values() | _key_lines(ssh_key)
             runlog.add_secrets(secret_values)
@@ -179,9 +181,8 @@ def configure(
                 mode=mode,
                 playbook=playbook,
                 secret_values=secret_values,
-                console=console,
+                report=report,
                 forks=forks,
-                show_progress=show_progress,
             )
         result.stored_secrets = unlocked.stored
 
@@ -192,5 +193,4 @@ def configure(
         record = write_record(result, {}, {"actor": actor})
         raise Interrupted(f"configuration of AGS {ags} canceled; record {record}")
     record = write_record(result, requests, {"actor": actor})
-    console.print(summary_table(result))
     return ConfigureOutcome(result=result, requests=requests, record=record)

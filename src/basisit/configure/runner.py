@@ -1,4 +1,4 @@
-"""The ansible-runner driver: one playbook run with live per-host progress and a summary.
+"""The ansible-runner driver: one playbook run, reported event by event, and its result.
 
 ansible-runner writes its inventory, environment and every event (with module arguments and
 results) below the private data dir. That dir lives inside the run's 0700 temp dir, which the
@@ -20,12 +20,9 @@ from types import FrameType
 from typing import Any
 
 import ansible_runner
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
-from rich.table import Table
 
 from basisit.configure.connection import Mode, ansible_env, playbooks_dir
+from basisit.configure.events import EventKind, Reporter, RunEvent, ignore
 from basisit.text import literal
 
 MASK = "********"
@@ -115,53 +112,33 @@ class RunResult:
         return record
 
 
-def _shown(value: object) -> str:
-    """Task names and messages carry what users typed (share names, reasons): never markup."""
-    return escape(literal(value))
-
-
-class _Progress:
-    """Live per-host rows (current task and counts) plus a line for each change or failure."""
+class _Tracker:
+    """Counts per host what the run did and reports each step as a RunEvent."""
 
     def __init__(
-        self, console: Console, hosts: list[str], scrub: Callable[[str], str], live: bool
+        self, ags: str, hosts: list[str], scrub: Callable[[str], str], report: Reporter
     ) -> None:
-        self.console = console
+        self.ags = ags
         self.scrub = scrub
-        self.live = live
+        self.report = report
         self.counts = {h: HostResult(h) for h in hosts}
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.fields[host]:<16}"),
-            TextColumn("{task.description}"),
-            console=console,
-            transient=True,
-        )
-        self.rows: dict[str, TaskID] = {}
         self.item_errors: dict[str, str] = {}
-        for host in hosts:
-            self.rows[host] = self.progress.add_task("waiting", host=host, total=None)
 
-    def __enter__(self) -> _Progress:
-        if self.live:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live:
-            self.progress.stop()
-
-    def _row(self, host: str, text: str) -> None:
-        if self.live and host in self.rows:
-            c = self.counts[host]
-            counts = f"ok={c.ok} changed={c.changed}"
-            if c.failed or c.unreachable:
-                counts += f" [red]failed={c.failed} unreachable={c.unreachable}[/]"
-            self.progress.update(self.rows[host], description=f"{counts}  {_shown(text)}")
-
-    def _line(self, text: str) -> None:
-        if self.live:
-            self.progress.console.print(text, highlight=False)
+    def _say(self, kind: EventKind, host: str = "", task: str = "", text: str = "") -> None:
+        counts = self.counts.get(host) or HostResult(host)
+        self.report(
+            RunEvent(
+                kind=kind,
+                ags=self.ags,
+                host=host,
+                task=literal(task),
+                text=literal(text),
+                ok=counts.ok,
+                changed=counts.changed,
+                failed=counts.failed,
+                unreachable=counts.unreachable,
+            )
+        )
 
     def handle(self, event: dict[str, Any]) -> bool:
         kind = event.get("event", "")
@@ -169,9 +146,9 @@ class _Progress:
         host = data.get("host") or ""
         task = data.get("task") or ""
         if kind == "playbook_on_play_start":
-            self._line(f"[cyan]▶ {_shown(data.get('play', ''))}[/]")
+            self._say("play", text=str(data.get("play", "")))
         elif kind == "runner_on_start" and host:
-            self._row(host, task)
+            self._say("task", host, task)
         elif kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable") and host:
             counts = self.counts.setdefault(host, HostResult(host))
             res = data.get("res") or {}
@@ -179,7 +156,7 @@ class _Progress:
                 counts.ok += 1
                 if res.get("changed"):
                     counts.changed += 1
-                    self._line(f"  [yellow]changed[/]     {_shown(host):<16} {_shown(task)}")
+                    self._say("changed", host, task)
             elif kind == "runner_on_failed" and data.get("ignore_errors"):
                 counts.ignored += 1
             else:
@@ -189,14 +166,12 @@ class _Progress:
                     message = f"{message} ({self.item_errors.pop(host)})"[:ERROR_CHARS]
                 if not unreachable:
                     counts.failed += 1
-                    label = "[red]failed[/]     "
                 else:
                     counts.unreachable += 1
-                    label = "[red]unreachable[/]"
                 if counts.error is None:
                     counts.error = f"{task}: {message}" if task else message
-                self._line(f"  {label} {_shown(host):<16} {_shown(task)}: {_shown(message)}")
-            self._row(host, task)
+                self._say("unreachable" if unreachable else "failed", host, task, message)
+            self._say("task", host, task)
         elif kind == "runner_item_on_failed" and host:
             # A loop's task fails with "One or more items failed"; the item says why.
             res = data.get("res") or {}
@@ -295,16 +270,14 @@ def run_playbook(
     mode: Mode = Mode.fast,
     playbook: Path | None = None,
     secret_values: Collection[str] = (),
-    console: Console | None = None,
+    report: Reporter = ignore,
     forks: int | None = None,
     limit: str | None = None,
     timeout: int | None = 3600,
-    show_progress: bool = True,
 ) -> RunResult:
     """Run the playbook (default playbooks/site.yml) against the inventory; never raises for
     failed or unreachable hosts, they are in the result. private_root must be a private (0700)
     directory that the caller removes afterwards: runner's data dir is created inside it."""
-    console = console or Console()
     scrub = scrubber(secret_values)
     playbook = playbook or playbooks_dir() / "site.yml"
     hosts = list(inventory["all"]["hosts"])
@@ -314,7 +287,7 @@ def run_playbook(
     data_dir.mkdir(mode=0o700, exist_ok=True)
 
     started_at, t0 = _now(), time.monotonic()
-    progress = _Progress(console, hosts, scrub, live=show_progress)
+    progress = _Tracker(ags, hosts, scrub, report)
     stats_event: dict[str, Any] = {}
 
     def on_event(event: dict[str, Any]) -> bool:
@@ -323,7 +296,7 @@ def run_playbook(
         return progress.handle(event)
 
     try:
-        with _Cancel() as cancel, progress:
+        with _Cancel() as cancel:
             runner = ansible_runner.run(
                 private_data_dir=str(data_dir),
                 project_dir=str(playbook.parent),
@@ -373,21 +346,3 @@ def run_playbook(
         error=error,
         stdout_tail=tail,
     )
-
-
-def summary_table(result: RunResult) -> Table:
-    table = Table(title=f"Configuration of AGS {result.ags} ({result.duration_s:.0f} s)")
-    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped", "status"):
-        table.add_column(col, justify="left" if col in ("host", "status") else "right")
-    for name, h in sorted(result.hosts.items()):
-        colour = {"ok": "green", "failed": "red", "unreachable": "red"}[h.status]
-        table.add_row(
-            name,
-            str(h.ok),
-            str(h.changed),
-            str(h.failed),
-            str(h.unreachable),
-            str(h.skipped),
-            f"[{colour}]{h.status}[/]",
-        )
-    return table
