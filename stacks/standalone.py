@@ -78,5 +78,4 @@ def program_from_config(
         ports=ports,
         prefix=check_prefix(get("prefix") or env.get("BASISIT_RESOURCE_PREFIX") or "basisit"),
         ssh_public_key=public_key,
-        ssh_private_key=None,
     )

@@ -141,7 +141,6 @@ def program(
     ports: dict[str, int] | None,
     prefix: str,
     ssh_public_key: str,
-    ssh_private_key: str | None,
 ) -> Callable[[], None]:
     """The inline Pulumi program for one Kommune; everything it needs comes in as arguments."""
 
@@ -149,8 +148,6 @@ def program(
         plan = build_plan(desired, hosts, ports if target == "local" else None, prefix=prefix)
         tenant = KommuneTenant(plan, targets.create(target, settings, ssh_public_key))
         pulumi.export("outputs", tenant.outputs)
-        if ssh_private_key is not None:
-            pulumi.export("ssh_private_key", pulumi.Output.secret(ssh_private_key))
         if tenant.backup_credential is not None:
             pulumi.export(BACKUP_CREDENTIAL_OUTPUT, tenant.backup_credential)
 

@@ -431,7 +431,6 @@ def run_stack(
             ports=None,
             prefix="basisit",
             ssh_public_key=PUBKEY,
-            ssh_private_key=None,
         )()
         return asyncio.ensure_future(collect())
 

@@ -119,8 +119,9 @@ def build_program(ags: str, desired: DesiredState, target: str, *, persist: bool
         hosts=alloc.hosts,
         ports=alloc.ports,
         prefix=resource_prefix(),
+        # Only the public key enters the stack: the private one stays in the vault, the
+        # configure step's only reader (basisit.configure.apply.provisioned_ssh_key).
         ssh_public_key=keypair.public_key if keypair else _PLACEHOLDER_KEY,
-        ssh_private_key=keypair.private_key() if keypair else None,
     )
 
 

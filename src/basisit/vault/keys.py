@@ -9,7 +9,8 @@ own, <data_dir>/secrets/deploy/<ags>/ssh/id_ed25519{,.pub}.fernet (same passphra
 configure step's store, a salt per Kommune). A root of its own rather than names in the
 configure store, because a configure run decrypts all of a Kommune's configure secrets into the
 dir the roles see (basisit_secrets_dir), and no role needs the key that logs into every server.
-The private key also goes into the Kommune's stack, only as a secret output.
+Only the public key goes into the Kommune's stack (to the servers); the private key never
+leaves this store except into a configure run's private temp dir.
 """
 
 from __future__ import annotations
