@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the suite and its tests need; safe to run again (then it takes seconds).
 #   1. Debian packages from scripts/host-packages.txt, only those missing
-#   2. the virtualenv (.venv in the checkout unless BASISIT_VENV or VIRTUAL_ENV is set) with
+#   2. the Pulumi CLI at the version pinned in scripts/versions.env (scripts/build-pulumi.sh),
+#      in the background: its Go build is minutes of CPU while steps 3-5 mostly wait on the
+#      network and the disk, so they run beside it (its lines are prefixed "pulumi:")
+#   3. the virtualenv (.venv in the checkout unless BASISIT_VENV or VIRTUAL_ENV is set) with
 #      `pip install -e '.[dev]'`, repeated only when pyproject.toml changed
-#   3. the base image, and a probe that podman can run a container from it (minutes before
-#      the long builds, so a broken podman set-up shows at once)
-#   4. the Pulumi CLI at the version pinned in scripts/versions.env (scripts/build-pulumi.sh)
-#   5. the roles image (scripts/build-image.sh)
+#   4. the base image, and a probe that podman can run a container from it (minutes before
+#      the long builds end, so a broken podman set-up shows at once; the Pulumi build stops too)
+#   5. the roles image (scripts/build-image.sh); then bootstrap waits for the Pulumi build
 #   6. `basisit doctor`: every prerequisite checked by using it
 # Built things live in ~/.cache/basisit (BASISIT_CACHE); the checkout only gets .venv.
 #
@@ -39,7 +41,7 @@ for arg in "$@"; do
       exit 0
       ;;
     -h | --help)
-      sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -90,7 +92,27 @@ else
   fi
 fi
 
-# ------------------------------------------------------------------ 2. venv
+# ------------------------------------------------------------------ 2. pulumi (background)
+# Its own session (setsid): when a later step fails, the whole build (go and its compilers)
+# is stopped, not only the shell that started it.
+pulumi_pid=""
+stop_pulumi() {
+  [ -n "$pulumi_pid" ] || return 0
+  # The group exists once setsid ran; a failure right after the start may come before that.
+  kill -- "-$pulumi_pid" 2>/dev/null || kill "$pulumi_pid" 2>/dev/null || true
+  wait "$pulumi_pid" 2>/dev/null || true
+  pulumi_pid=""
+}
+trap stop_pulumi EXIT
+if skipped pulumi; then
+  log "pulumi: skipped"
+else
+  setsid bash -o pipefail -c 'bash "$1" 2>&1 | sed -u "s/^\[pulumi\] /[bootstrap] pulumi: /"' \
+    build-pulumi "$BASISIT_ROOT/scripts/build-pulumi.sh" </dev/null &
+  pulumi_pid=$!
+fi
+
+# ------------------------------------------------------------------ 3. venv
 if skipped venv; then
   log "venv: skipped"
 else
@@ -147,7 +169,7 @@ else
   fi
 fi
 
-# ------------------------------------------------------------------ 3. base image + probe
+# ------------------------------------------------------------------ 4. base image + probe
 [ -r "$CONTAINERS_CONF" ] || die "containers.conf: $CONTAINERS_CONF is missing"
 log "containers.conf: $CONTAINERS_CONF"
 build_image() {
@@ -161,16 +183,18 @@ else
   build_image --base-only
 fi
 
-# ------------------------------------------------------------------ 4. pulumi
-if skipped pulumi; then
-  log "pulumi: skipped"
-else
-  bash "$BASISIT_ROOT/scripts/build-pulumi.sh" | sed -u 's/^\[pulumi\] /[bootstrap] pulumi: /'
-fi
-
 # ------------------------------------------------------------------ 5. roles image
 if ! skipped images && [ "${#image_args[@]}" = 0 ]; then
   build_image
+fi
+
+# ------------------------------------------------------------------ (2.) pulumi, waited for
+if [ -n "$pulumi_pid" ]; then
+  kill -0 "$pulumi_pid" 2>/dev/null && log "pulumi: waiting for the build to end"
+  rc=0
+  wait "$pulumi_pid" || rc=$?
+  pulumi_pid=""
+  [ "$rc" = 0 ] || die "pulumi: scripts/build-pulumi.sh failed (exit $rc; its lines above say why)"
 fi
 
 # ------------------------------------------------------------------ 6. doctor
