@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from basisit import kommunen, paths
 from basisit.catalog import load_catalog
+from basisit.catalog.models import Catalog
 from basisit.contracts.desired_state import DesiredState
 from basisit.errors import BasisItError
 from basisit.monitoring import exporter
@@ -29,6 +30,7 @@ from basisit.store.models import AuditEvent, Request
 
 log = logging.getLogger(__name__)
 DATABASE = "database"
+CATALOG = "catalog"
 
 
 def billable_instances(session: Session) -> dict[tuple[str, str], bool]:
@@ -49,6 +51,18 @@ def billable_instances(session: Session) -> dict[tuple[str, str], bool]:
     for ags, instance, to_state in rows:
         flags[(ags, instance)] = to_state == wf.ACTIVE
     return flags
+
+
+def count_parameters(catalog: Catalog) -> frozenset[str]:
+    """Parameters whose value is a number of priced units: the metered prices' estimate
+    parameters (accounts, mailboxes, peers, ...)."""
+    return frozenset(
+        metered.estimate_parameter
+        for service in catalog.services.values()
+        for plan in service.plans
+        for price in plan.prices
+        for metered in price.metered
+    )
 
 
 def _stat(path: Path) -> tuple[str, int, int]:
@@ -92,28 +106,43 @@ class Gatherer:
         inputs = exporter.Inputs(outputs=documents, sources=sources)
         try:
             catalog = load_catalog()
+            inputs.sources[CATALOG] = None
+        except BasisItError as exc:
+            log.warning("exporter: the catalog cannot be read: %s", exc)
+            inputs.sources[CATALOG] = str(exc)
+            return self._last_good(inputs)
+        inputs.count_parameters = count_parameters(catalog)
+        try:
             with session_scope() as session:
                 inputs.billable = billable_instances(session)
                 for doc in documents:
-                    ags = doc["ags"]
-                    source = f"desired_state/{ags}"
-                    try:
-                        inputs.desired[ags] = desired_state.build_from(session, catalog, ags)
-                        inputs.sources[source] = None
-                    except BasisItError as exc:
-                        log.warning("exporter: desired state of AGS %s: %s", ags, exc)
-                        inputs.sources[source] = str(exc)
-                        if ags in self._last_desired:
-                            inputs.desired[ags] = self._last_desired[ags]
+                    self._desired(session, catalog, doc["ags"], inputs)
             inputs.sources[DATABASE] = None
         except BasisItError as exc:
             log.warning("exporter: the request database cannot be read: %s", exc)
             inputs.sources[DATABASE] = str(exc)
-            inputs.desired = dict(self._last_desired)
-            inputs.billable = dict(self._last_billable)
-            return inputs
+            return self._last_good(inputs)
         self._last_desired = dict(inputs.desired)
         self._last_billable = dict(inputs.billable)
+        return inputs
+
+    def _desired(
+        self, session: Session, catalog: Catalog, ags: str, inputs: exporter.Inputs
+    ) -> None:
+        source = f"desired_state/{ags}"
+        try:
+            inputs.desired[ags] = desired_state.build_from(session, catalog, ags)
+            inputs.sources[source] = None
+        except BasisItError as exc:
+            log.warning("exporter: desired state of AGS %s: %s", ags, exc)
+            inputs.sources[source] = str(exc)
+            if ags in self._last_desired:
+                inputs.desired[ags] = self._last_desired[ags]
+
+    def _last_good(self, inputs: exporter.Inputs) -> exporter.Inputs:
+        """The documents of the last good read, while the catalog or database is broken."""
+        inputs.desired = dict(self._last_desired)
+        inputs.billable = dict(self._last_billable)
         return inputs
 
 

@@ -62,6 +62,9 @@ class Inputs:
     # Every input read, by source name ("outputs/10046118.json", "database", ...), with the
     # problem of a broken one (None when it was fine).
     sources: dict[str, str | None] = field(default_factory=dict)
+    # Whole-number parameters that count units (the catalog's metered estimate parameters,
+    # e.g. accounts); list parameters (shares, mailboxes, ...) always count their items.
+    count_parameters: frozenset[str] = frozenset()
     ledger_last_import: float | None = None  # issue 13: seconds since the epoch, when known
 
 
@@ -88,15 +91,21 @@ def read_outputs(folder: Path | None = None) -> tuple[list[StackOutputs], dict[s
     return documents, sources
 
 
-def units_of(parameters: Mapping[str, Any]) -> dict[str, int]:
+def units_of(parameters: Mapping[str, Any], counts: frozenset[str] = frozenset()) -> dict[str, int]:
     """Provisioned units from plan parameters: a list counts its items (shares, databases,
-    mailboxes, peers), a whole number is a count (accounts, records_max). Sizes in GiB
-    (`*_gib`) are not units: volumes are served in bytes, the other sizes are estimates."""
+    mailboxes, peers); a whole number named in `counts` is a count (accounts). Sizes in GiB
+    (`*_gib`) are not units (volumes are served in bytes), nor are settings such as
+    retention_daily."""
     found: dict[str, int] = {}
     for name, value in sorted(parameters.items()):
         if isinstance(value, list):
             found[name] = len(value)
-        elif isinstance(value, int) and not isinstance(value, bool) and not name.endswith("_gib"):
+        elif (
+            name in counts
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and not name.endswith("_gib")
+        ):
             found[name] = value
     return found
 
@@ -159,7 +168,8 @@ class ContractCollector(Collector):
                     disk.add_metric(values, entry["server"]["disk_gib"] * GIB)
                 volume.add_metric(values, sum(v["size_bytes"] for v in server["volumes"]))
                 if entry is not None:
-                    for unit, count in units_of(entry["parameters"]).items():
+                    counted = units_of(entry["parameters"], self.inputs.count_parameters)
+                    for unit, count in counted.items():
                         units.add_metric([*values, unit], count)
                 flag = self.inputs.billable.get((ags, server["instance"]), False)
                 billable.add_metric(values, 1 if flag else 0)
@@ -287,8 +297,8 @@ def parse_listen(listen: str) -> tuple[str, int]:
         raise ValidationFailed(f"--listen {listen!r}: expected 127.0.0.1:PORT") from None
     if not address.is_loopback or address.version != 4:
         raise ValidationFailed(f"--listen {listen!r}: only 127.0.0.0/8 addresses may be used")
-    if not 1 <= port <= 65535:
-        raise ValidationFailed(f"--listen {listen!r}: port {port} is outside 1..65535")
+    if not 0 <= port <= 65535:  # 0: any free port (tests)
+        raise ValidationFailed(f"--listen {listen!r}: port {port} is outside 0..65535")
     return host, port
 
 
