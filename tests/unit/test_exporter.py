@@ -103,7 +103,9 @@ def test_the_exposition_serves_what_the_contracts_say(tholey):
     backup = {"ags": "10046118", "catalog_service": "backup", "server": "sicherung", "plan": "S"}
     assert value(found, "basisit_provisioned_volume_bytes", **backup) == 2 * GIB
     # Settings are not units either (retention_daily 7 is not seven of anything priced).
-    assert not [k for k in named(found, "basisit_provisioned_units") if ("server", "sicherung") in k]
+    assert not [
+        k for k in named(found, "basisit_provisioned_units") if ("server", "sicherung") in k
+    ]
     # Billable once active; the backup never reached active.
     assert value(found, "basisit_instance_billable", **share) == 1
     assert value(found, "basisit_instance_billable", **backup) == 0

@@ -141,6 +141,15 @@ def _exporter_answers(settings: prometheus.Settings) -> bool:
         return False
 
 
+def _storage(path: Path) -> None:
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise BasisItError(f"Prometheus' storage {path} cannot be made: {exc}") from None
+    if not path.is_dir():
+        raise BasisItError(f"Prometheus' storage {path} is not a directory")
+
+
 def up(settings: prometheus.Settings, *, holder: Callable[[int], str] | None = None) -> Report:
     """Start what is not running; idempotent (a running component is left as it is, its
     configuration reloaded when it changed). `holder(port)` describes who holds a taken
@@ -178,7 +187,7 @@ def up(settings: prometheus.Settings, *, holder: Callable[[int], str] | None = N
             expo.wait_ready(pid, lambda: _exporter_answers(settings), EXPORTER_READY_S)
             running["exporter"] = pid
         if running["prometheus"] is None:
-            (folder / "tsdb").mkdir(exist_ok=True)
+            _storage(folder / "tsdb")
             cmd = prometheus.command(settings, config, folder / "tsdb")
             pid = prom.start(cmd, env=env)
             started.append(prom)
