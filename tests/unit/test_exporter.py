@@ -4,6 +4,7 @@ rest is served, the billable rule on both databases, and promtool's verdict on t
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import shutil
@@ -17,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from basisit.app import exporter as use_case
+from basisit.catalog import load_catalog
 from basisit.errors import ValidationFailed
 from basisit.monitoring import exporter
 from basisit.requests import lifecycle
@@ -26,7 +28,7 @@ from basisit.store.db import session_scope
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 OUTPUTS = FIXTURES / "stack-outputs-10046118.json"
 GIB = 1024**3
-TODAY = __import__("datetime").date(2026, 11, 25)
+TODAY = dt.date(2026, 11, 25)
 
 
 def samples(body: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -232,7 +234,7 @@ def test_units_count_lists_and_the_counted_parameters_only():
     assert exporter.units_of(
         {"accounts": 50, "shares": ["a", "b"], "quota_gib": 10, "retention_daily": 7}, counts
     ) == {"accounts": 50, "shares": 2}
-    assert use_case.count_parameters(__import__("basisit.catalog").catalog.load_catalog()) >= {
+    assert use_case.count_parameters(load_catalog()) >= {
         "accounts", "mailboxes", "peers",
     }  # fmt: skip
 
