@@ -64,8 +64,8 @@ def populate(limit: int | None) -> list[str]:
         with session_scope() as s:
             onboarding.onboard(
                 s, ags=k.ags, contact_name="IT", contact_email="it@example.org",
-                cost_centre="KST-1", billing_address="Rathausplatz 1, 66111 Saarbrücken", leitweg_id=make_leitweg(k.ags),
-                actor="bench",
+                cost_centre="KST-1", billing_address="Rathausplatz 1, 66111 Saarbrücken",
+                leitweg_id=make_leitweg(k.ags), actor="bench",
             )  # fmt: skip
         with session_scope() as s:
             ids = [
@@ -98,7 +98,8 @@ def write_outputs(k: kommunen.Kommune, catalog: Any) -> None:
         servers.append({
             "name": entry["instance"], "instance": entry["instance"],
             "services": [entry["service"]], "roles": entry["roles"],
-            "address": f"10.24.0.{host}", "ssh": {"host": "127.0.0.1", "port": port, "user": "root"},
+            "address": f"10.24.0.{host}",
+            "ssh": {"host": "127.0.0.1", "port": port, "user": "root"},
             "metrics": {"address": "127.0.0.1", "port": port + 1000, "path": "/metrics"},
             "volumes": [
                 {"name": v["name"], "mount": v["mount"], "size_bytes": int(v["size_gib"] * 1024**3)}

@@ -158,10 +158,15 @@ def up(settings: prometheus.Settings, *, holder: Callable[[int], str] | None = N
     prom, expo = _prometheus(), _exporter()
     running = {"prometheus": prom.pid(), "exporter": expo.pid()}
     saved = _saved_settings()
+    notes = []
     if any(running.values()) and saved is not None and saved != settings:
         # The running processes keep their ports: a second `up` with other ports says so.
+        notes.append(
+            "already running with the settings of the last `up` "
+            f"({json.dumps(saved.to_dict())}); `basisit monitoring down` first to change them"
+        )
         settings = saved
-    report = Report(url=settings.url)
+    report = Report(url=settings.url, notes=notes)
     synced = targets.sync_all()
     report.notes.extend(synced.notes)
     for ags, problem in synced.broken.items():
