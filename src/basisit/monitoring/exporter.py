@@ -179,7 +179,8 @@ class ContractCollector(Collector):
                 kommune = kommunen.get(ags)
             except BasisItError:
                 continue  # not in the registry: no name to show (the outputs still count)
-            info.add_metric([ags, kommune.name, kommune.kreis, kommune.typ], 1)
+            # The short name, as the file_sd target label `kommune` has it (contract 2).
+            info.add_metric([ags, kommune.short_name, kommune.kreis, kommune.typ], 1)
         yield from (vcpus, memory, disk, volume, units, billable, info)
 
         errors = _gauge(
