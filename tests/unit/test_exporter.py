@@ -177,6 +177,20 @@ def test_a_broken_outputs_file_is_reported_and_the_rest_served(tholey, data_dir)
     assert value(found, "basisit_exporter_source_errors", source="outputs/10041100.json") == 1
 
 
+def test_a_file_that_breaks_later_keeps_its_last_good_document(tholey, data_dir):
+    expo = use_case.exposition()
+    share = {"ags": "10046118", "catalog_service": "fileshare", "server": "dateiablage"}
+    assert value(samples(expo.scrape()), "basisit_provisioned_vcpus", **share, plan="S") == 1
+    path = data_dir / "outputs" / "10046118.json"
+    path.write_text(path.read_text()[:100])  # damaged: cut off
+    found = samples(expo.scrape())
+    assert value(found, "basisit_exporter_source_errors", source="outputs/10046118.json") == 1
+    assert value(found, "basisit_provisioned_vcpus", **share, plan="S") == 1  # still there
+    path.unlink()  # destroyed: the Kommune's servers are gone
+    found = samples(expo.scrape())
+    assert named(found, "basisit_provisioned_vcpus") == {}
+
+
 def test_an_unreadable_database_is_reported_and_the_last_documents_served(
     tholey, monkeypatch, tmp_path
 ):

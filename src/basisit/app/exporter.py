@@ -4,8 +4,9 @@ request database, and the cheap fingerprint that says when they changed.
 The driver (basisit.monitoring.exporter) never opens the database: this module builds each
 deployed Kommune's desired state (contract 1) and the instances' billable flags and hands
 them over with contract 2. A Kommune whose desired state cannot be built, or a database that
-cannot be read, is reported as a source error; the last good documents are served meanwhile,
-so the series do not vanish for the length of a database restart.
+cannot be read, or an outputs file that broke, is reported as a source error; the last good
+documents are served meanwhile, so the series do not vanish for the length of a database
+restart or a damaged file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from basisit import kommunen, paths
 from basisit.catalog import load_catalog
 from basisit.catalog.models import Catalog
 from basisit.contracts.desired_state import DesiredState
+from basisit.contracts.stack_outputs import StackOutputs
 from basisit.errors import BasisItError
 from basisit.monitoring import exporter
 from basisit.requests import desired_state
@@ -79,6 +81,7 @@ class Gatherer:
     def __init__(self) -> None:
         self._last_desired: dict[str, DesiredState] = {}
         self._last_billable: dict[tuple[str, str], bool] = {}
+        self._last_outputs: dict[str, StackOutputs] = {}
 
     def fingerprint(self) -> Hashable:
         """What the inputs depend on, cheaply: the outputs files' names, mtimes and sizes,
@@ -103,6 +106,16 @@ class Gatherer:
 
     def gather(self) -> exporter.Inputs:
         documents, sources = exporter.read_outputs()
+        good = {doc["ags"]: doc for doc in documents}
+        # A Kommune whose file broke since the last read keeps its last good document (its
+        # servers still exist); one whose file is gone (destroyed) is gone.
+        for source, problem in sources.items():
+            ags = source.removeprefix("outputs/").removesuffix(".json")
+            if problem is not None and ags in self._last_outputs:
+                documents.append(self._last_outputs[ags])
+        self._last_outputs = good | {
+            a: d for a, d in self._last_outputs.items() if sources.get(f"outputs/{a}.json")
+        }
         inputs = exporter.Inputs(outputs=documents, sources=sources)
         try:
             catalog = load_catalog()
