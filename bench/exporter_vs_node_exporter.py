@@ -193,7 +193,6 @@ def main() -> None:
         for process in processes.values():
             process.terminate()
             process.wait(timeout=10)
-        shutil.rmtree(DATA, ignore_errors=True)
 
     result: dict[str, Any] = {"kommunen": len(fleet), "scrapes": args.scrapes}
     for name in urls:
@@ -211,4 +210,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        shutil.rmtree(DATA, ignore_errors=True)
