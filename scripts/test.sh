@@ -3,16 +3,19 @@
 #   bootstrap (installs what is missing), a throwaway PostgreSQL, then the steps
 #   ruff check, ruff format --check, lint-imports (the layers, contracts in pyproject.toml),
 #   mypy (src/ and stacks/), pylint's duplicate-code check, yamllint, ansible-lint
-#   (production profile), pytest, and `molecule test` for every scenario in
-#   roles/<role>/molecule/<scenario>, and last clean-checkout (no check may leave untracked files).
+#   (production profile), promtool (check config, check rules, test rules), pytest,
+#   `molecule test` for every scenario in roles/<role>/molecule/<scenario>, and last
+#   clean-checkout (no check may leave untracked files in the checkout).
 # All steps run even when one fails; the exit code is non-zero when any failed.
 #
 # Environment:
 #   BASISIT_TEST_ONLY       comma-separated groups or steps to run: python (ruff, format,
 #                           lint-imports, mypy, duplicates, pytest), lint (ruff, format,
-#                           lint-imports, mypy, duplicates, yamllint, ansible-lint), molecule (all
-#                           scenarios), or step names (ruff, format, lint-imports, mypy,
-#                           duplicates, yamllint, ansible-lint, pytest, molecule:<role> (all its
+#                           lint-imports, mypy, duplicates, yamllint, ansible-lint, the promtool
+#                           steps), monitoring (promtool-config, promtool-rules, promtool-test),
+#                           molecule (all scenarios), or step names (ruff, format, lint-imports,
+#                           mypy, duplicates, yamllint, ansible-lint, promtool-config,
+#                           promtool-rules, promtool-test, pytest, molecule:<role> (all its
 #                           scenarios), molecule:<role>:<scenario>).
 #                           Default: everything.
 #   BASISIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k catalog -x")
@@ -217,6 +220,20 @@ if [ "${#lint_dirs[@]}" -gt 0 ]; then
 else
   skip_step ansible-lint lint "no roles or playbooks yet"
 fi
+
+# Prometheus: the configuration `basisit monitoring up` generates, the rules, their tests.
+promtool_config() {
+  local dir rc
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/basisit-promtool.XXXXXX")" || return 1
+  BASISIT_DATA_DIR="$dir/data" basisit monitoring config -o "$dir/prometheus.yml" &&
+    promtool check config "$dir/prometheus.yml"
+  rc=$?
+  rm -rf "$dir"
+  return "$rc"
+}
+run_step promtool-config lint,monitoring promtool_config
+run_step promtool-rules lint,monitoring promtool check rules monitoring/rules/*.yml
+run_step promtool-test lint,monitoring promtool test rules monitoring/tests/*.test.yml
 
 pg_started=0
 if wanted pytest python; then

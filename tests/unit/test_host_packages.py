@@ -33,6 +33,9 @@ PROGRAMS = {
     "ssh-keygen": "provisioning's key pairs",
     "git": "scripts/cold-check.sh",
     "pgrep": "scripts/build-pulumi.sh",
+    "prometheus": "basisit monitoring up",
+    "promtool": "scripts/test.sh: check config, check rules, test rules",
+    "prometheus-node-exporter": "bench/exporter_vs_node_exporter.py",
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from basisit import oplock
-from basisit.app import records
+from basisit.app import monitoring, records
 from basisit.app.sources import Source, nothing_to_deploy
 from basisit.errors import BasisItError, StackLocked, TransitionNotAllowed
 from basisit.provision import operations
@@ -68,6 +68,7 @@ def deploy(
         if source.from_db:
             lifecycle.finish_provisioning(ags, request_ids, actor, None)
         records.finish_deployment(row, result=result)
+        _scrape_targets(ags, progress)
     return result
 
 
@@ -83,4 +84,12 @@ def destroy(ags: str, *, actor: str | None = None, progress: Progress | None = N
             records.finish_deployment(row, error=str(exc))
             raise
         records.finish_deployment(row, result=result)
+        _scrape_targets(ags, progress)
     return result
+
+
+def _scrape_targets(ags: str, progress: Progress | None) -> None:
+    """Prometheus' file_sd file of the Kommune follows its new stack outputs (or goes)."""
+    note = monitoring.keep_targets(ags)
+    if note and progress:
+        progress(ags, "info", note)

@@ -26,9 +26,10 @@ from typing import Any
 
 import yaml
 
+from basisit import paths
 from basisit.contracts import stack_outputs
 from basisit.contracts.stack_outputs import StackOutputs
-from basisit.errors import ValidationFailed
+from basisit.errors import BasisItError, ValidationFailed
 from basisit.files import atomic_write
 
 FILE_SD_SUFFIXES = (".json", ".yml", ".yaml")
@@ -112,3 +113,58 @@ def write(path: Path, groups: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary name ends in .tmp, so a file_sd glob such as *.json never matches it.
     return atomic_write(path, text, mode=0o644)
+
+
+# --- the file_sd folder Prometheus watches (<data_dir>/monitoring/targets/<ags>.json) ----------
+
+
+def targets_dir() -> Path:
+    return paths.data_dir() / "monitoring" / "targets"
+
+
+def kommune_file(ags: str) -> Path:
+    return targets_dir() / f"{ags}.json"
+
+
+def write_kommune(doc: StackOutputs) -> ScrapeTargets:
+    """The Kommune's own file_sd file from its contract 2, replaced atomically (deploy calls
+    this after every successful deploy, so Prometheus follows without a restart)."""
+    found = target_groups([doc])
+    write(kommune_file(doc["ags"]), found.groups)
+    return found
+
+
+def remove_kommune(ags: str) -> None:
+    kommune_file(ags).unlink(missing_ok=True)
+
+
+@dataclass
+class Sync:
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    # Kommunen whose outputs file is broken: their old file_sd file (if any) stays as it was.
+    broken: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def sync_all() -> Sync:
+    """Bring the file_sd folder in line with every outputs file: one file per Kommune, none
+    for a Kommune without outputs; a broken outputs file leaves its Kommune's file alone."""
+    result = Sync()
+    present: set[str] = set()
+    for path in sorted(paths.outputs_dir().glob("*.json")):
+        present.add(path.stem)
+        try:
+            doc = stack_outputs.load(path.stem, path)
+            found = write_kommune(doc)
+        except BasisItError as exc:
+            result.broken[path.stem] = str(exc)
+            continue
+        result.written.append(path.stem)
+        result.notes.extend(found.notes)
+    if targets_dir().is_dir():
+        for stale in sorted(targets_dir().glob("*.json")):
+            if stale.stem not in present:
+                stale.unlink(missing_ok=True)
+                result.removed.append(stale.stem)
+    return result
