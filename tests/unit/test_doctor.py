@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from basisit.preflight import run_checks
+from basisit.preflight import host, run_checks
+from basisit.preflight.model import CheckFailed
 
 
 def _only(name: str):
@@ -178,3 +179,37 @@ def test_an_unknown_check_is_refused_with_the_list():
     )  # fmt: skip
     assert proc.returncode == 4  # invalid input
     assert "unknown check(s): flux capacitor" in proc.stderr and "local ports" in proc.stderr
+
+
+def _stub_tools(tmp_path: Path, version: str) -> Path:
+    """prometheus and promtool that print a given version, as Debian's binaries do."""
+    bin_dir = tmp_path / "stub-prometheus"
+    bin_dir.mkdir()
+    for tool in ("prometheus", "promtool"):
+        stub = bin_dir / tool
+        stub.write_text(f"#!/bin/sh\necho '{tool}, version {version} (branch: debian/sid)'\n")
+        stub.chmod(0o755)
+    return bin_dir
+
+
+def test_prometheus_3_is_refused_because_its_ranges_are_left_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", f"{_stub_tools(tmp_path, '3.1.0')}:{os.environ['PATH']}")
+    with pytest.raises(CheckFailed) as failed:
+        host.check_prometheus()
+    assert "prometheus is version 3.1.0; the ledger needs 2.x" in str(failed.value)
+
+
+def test_a_missing_prometheus_names_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing there
+    with pytest.raises(CheckFailed) as failed:
+        host.check_prometheus()
+    assert "prometheus --version failed" in str(failed.value)
+    assert "apt-get install prometheus" in failed.value.fix
+
+
+def test_debians_prometheus_passes() -> None:
+    assert host.check_prometheus().startswith("prometheus 2.")

@@ -121,3 +121,25 @@ def check_free_space(dirs: dict[str, Path]) -> str:
             "free space there, or point BASISIT_CACHE / BASISIT_DATA_DIR at a larger disk",
         )
     return ", ".join(seen)
+
+
+def check_prometheus() -> str:
+    """Prometheus and promtool run, in the 2.x line the ledger's boundary rule is tested on.
+
+    Prometheus 3 makes range selectors left-open (2.x includes both ends): the ledger's
+    hour rule (start, end] is written and tested against 2.x, so another major version is
+    refused here rather than billed differently.
+    """
+    fix = "apt-get install prometheus   (Debian's 2.42, with promtool)"
+    versions = []
+    for tool in ("prometheus", "promtool"):
+        proc = _run([tool, "--version"])
+        if proc.returncode != 0:
+            raise CheckFailed(f"{tool} --version failed: {_said(proc)}", fix)
+        # "prometheus, version 2.42.0+ds (branch: ...)" -- on stdout or stderr by version
+        first = (proc.stdout or proc.stderr).strip().splitlines()[0]
+        version = first.split("version", 1)[-1].split()[0] if "version" in first else "?"
+        if not version.startswith("2."):
+            raise CheckFailed(f"{tool} is version {version}; the ledger needs 2.x", fix)
+        versions.append(f"{tool} {version}")
+    return ", ".join(versions)

@@ -60,6 +60,7 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("ansible", "ansible-playbook runs from the venv", lambda _: toolchain.check_ansible()),
     Check("postgresql", "initdb and pg_ctl run", lambda _: host.check_postgres()),
+    Check("prometheus", "prometheus and promtool 2.x run", lambda _: host.check_prometheus()),
     Check("disk space", "cache, data dir and podman storage have room", _space),
     Check(
         "local ports",
