@@ -104,6 +104,18 @@ fi
 step "Provision and configure on the local target (deploy, then Ansible)"
 basisit converge --all --target local
 
+step "Monitoring: Prometheus scrapes every server and the suite's exporter (127.0.0.1)"
+basisit monitoring up
+# The first scrape of each target comes within one scrape interval; wait for it (bounded).
+for _ in $(seq 1 30); do
+  basisit monitoring status --format json | python3 -c '
+import json, sys
+targets = json.load(sys.stdin)["targets"]
+sys.exit(0 if targets and all(t["health"] == "up" for t in targets) else 1)' && break
+  sleep 5
+done
+basisit monitoring status
+
 step "Where things stand"
 basisit status
 basisit request list
