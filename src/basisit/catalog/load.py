@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from basisit import paths
 from basisit.catalog.models import Catalog, Flavor, Service, Settings
 from basisit.catalog.parameters import check_value
+from basisit.catalog.role_metrics import check_metered_metrics
 from basisit.errors import ValidationFailed
 from basisit.schutzbedarf import rank
 
@@ -296,6 +297,7 @@ def _validate(
     settings, services = _load_services(directory, problems, broken)
     for sid, service in services.items():
         problems.extend(_check_service(service, f"{sid}.yaml", roles_dir))
+    problems.extend(check_metered_metrics(services, roles_dir))
     if settings:
         problems.extend(_check_flavors(settings, services))
     problems.extend(
