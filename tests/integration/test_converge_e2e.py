@@ -19,6 +19,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,112 @@ def test_node_exporter_serves_metrics_on_every_server(converged) -> None:
         info = re.search(r"(?m)^basisit_server_info\{(.*)\} 1$", text)
         assert info is not None, name
         assert f'ags="{AGS}"' in info.group(1) and f'server="{name}"' in info.group(1), name
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def promql(url: str, expr: str) -> list[dict[str, Any]]:
+    from urllib.parse import urlencode
+    from urllib.request import urlopen
+
+    with urlopen(f"{url}/api/v1/query?{urlencode({'query': expr})}", timeout=10) as answer:
+        body = json.load(answer)
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+def wait_for(url: str, expr: str, done: Any, what: str, seconds: float = 120) -> list[Any]:
+    """The query's result once `done(result)` holds; bounded, fails naming what was awaited."""
+    deadline = time.monotonic() + seconds
+    result: list[Any] = []
+    while time.monotonic() < deadline:
+        result = promql(url, expr)
+        if done(result):
+            return result
+        time.sleep(2)
+    pytest.fail(f"after {seconds:.0f} s still not {what}: {expr} = {result}")
+
+
+@pytest.fixture(scope="module")
+def prometheus(shared: dict[str, Any], converged: dict[str, Any]) -> Iterator[str]:
+    """`basisit monitoring up` on free loopback ports, a short interval for the test's sake."""
+    prom, exporter = free_port(), free_port()
+    run = cli("monitoring", "up", "--prometheus-port", str(prom), "--exporter-port",
+              str(exporter), "--scrape-interval", "5", "--format", "json")  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    try:
+        yield f"http://127.0.0.1:{prom}"
+    finally:
+        down = cli("monitoring", "down")
+        assert down.returncode == 0, down.stderr
+
+
+def test_prometheus_scrapes_every_server_and_the_exporter(prometheus: str) -> None:
+    up = wait_for(
+        prometheus,
+        f'up{{job="node", ags="{AGS}"}} == 1',
+        lambda r: len(r) == len(INSTANCES),
+        "every server scraped",
+    )
+    assert sorted(r["metric"]["server"] for r in up) == sorted(INSTANCES)
+    wait_for(prometheus, 'up{job="basisit-exporter"} == 1', bool, "the exporter scraped")
+    billable = promql(prometheus, f'basisit_instance_billable{{ags="{AGS}"}}')
+    assert {r["metric"]["server"]: r["value"][1] for r in billable} == dict.fromkeys(INSTANCES, "1")
+
+
+def test_a_file_written_into_the_share_shows_in_its_usage(prometheus: str, converged) -> None:
+    """A client in the Kommune network writes 3 MiB over SMB; the share's usage grows by it."""
+    from basisit.vault.store import SecretStore
+
+    share_usage = f'basisit_fileshare_used_bytes{{ags="{AGS}", server="dateiablage"}}'
+    (before,) = wait_for(prometheus, share_usage, bool, "the share measured")
+    share = before["metric"]["share"]
+    store = SecretStore()
+    (name,) = [n for n in store.names(AGS) if n.startswith("samba/") and n.endswith(".password")]
+    user = name.removeprefix("samba/").removesuffix(".password")
+    server = converged["servers"]["dateiablage"]
+    smbclient = f"smbclient //{server['address']}/{share} -U {user} -m SMB3"
+    script = (
+        "head -c 3145728 /dev/urandom > /tmp/u.bin && " + smbclient + " -c 'put /tmp/u.bin u.bin'"
+    )
+    put = podman("exec", "-e", f"PASSWD={store.get(AGS, name).decode().strip()}",
+                 f"{PREFIX}-{AGS}-dns", "sh", "-c", script)  # fmt: skip
+    assert put.returncode == 0, put.stdout + put.stderr
+    # The collector runs on its timer; run it now rather than wait for the next round.
+    collect = podman("exec", f"{PREFIX}-{AGS}-dateiablage",
+                     "systemctl", "start", "basisit-samba-usage.service")  # fmt: skip
+    assert collect.returncode == 0, collect.stdout + collect.stderr
+    grown = wait_for(
+        prometheus,
+        share_usage,
+        lambda r: r and float(r[0]["value"][1]) >= float(before["value"][1]) + 3145728,
+        "the 3 MiB file counted in the share's usage",
+    )
+    assert grown[0]["metric"]["share"] == share
+
+
+def test_database_and_backup_repository_are_measured(prometheus: str) -> None:
+    sizes = wait_for(prometheus, f'basisit_database_size_bytes{{ags="{AGS}"}}', bool,
+                     "the database measured")  # fmt: skip
+    assert {r["metric"]["database"] for r in sizes} == {"fachverfahren"}
+    assert all(float(r["value"][1]) > 0 for r in sizes)
+    repo = wait_for(prometheus, f'sum(basisit_backup_repository_bytes{{ags="{AGS}"}})',
+                    lambda r: r and float(r[0]["value"][1]) > 0,
+                    "a backup in the repository")  # fmt: skip
+    assert float(repo[0]["value"][1]) > 0
+    success = promql(prometheus, f'basisit_backup_last_success_timestamp_seconds{{ags="{AGS}"}}')
+    assert success and all(time.time() - float(r["value"][1]) < 3600 for r in success)
+
+
+def test_the_alerts_are_quiet(prometheus: str) -> None:
+    # Rules are evaluated: the recording rule over the usage has a value.
+    wait_for(prometheus, f'ags_catalog_service:basisit_usage_bytes:sum{{ags="{AGS}"}}', bool,
+             "the recording rules evaluated")  # fmt: skip
+    assert promql(prometheus, "ALERTS") == []
 
 
 def test_nothing_secret_in_the_data_dir_or_run_records(data_dir: Path) -> None:
