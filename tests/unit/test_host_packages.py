@@ -33,6 +33,7 @@ PROGRAMS = {
     "ssh-keygen": "provisioning's key pairs",
     "git": "scripts/cold-check.sh",
     "pgrep": "scripts/build-pulumi.sh",
+    "promtool": "the ledger tests' TSDB blocks",
 }
 
 

@@ -9,6 +9,7 @@ from basisit.cli import configure as configure_cli
 from basisit.cli import db as db_cli
 from basisit.cli import doctor as doctor_cli
 from basisit.cli import kommunen as kommunen_cli
+from basisit.cli import ledger as ledger_cli
 from basisit.cli import provision as provision_cli
 from basisit.cli import requests as requests_cli
 from basisit.cli.common import ErrorHandlingGroup
@@ -27,6 +28,7 @@ provision_cli.register(app)
 configure_cli.register(app)
 doctor_cli.register(app)
 db_cli.register(app)
+ledger_cli.register(app)
 # Further command groups register here, one line each.
 
 if __name__ == "__main__":

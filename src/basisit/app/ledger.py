@@ -1,0 +1,501 @@
+"""`basisit ledger import`: billable time and measured usage into the ledger, hour by hour.
+
+Reads the request workflow's audit log (billable time, plans, one-time fees), asks Prometheus
+for what it measured (basisit.metering), and writes the rows and one import-run row in ONE
+transaction: killed at any point, it stores nothing. The ledger is append-only and
+idempotent: an hour already imported as final changes nothing; a provisional row (the running
+hour, `--provisional`) is superseded by a new row naming it in `corrects_id`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from basisit.catalog import Catalog, load_catalog
+from basisit.errors import NotFound, ValidationFailed
+from basisit.metering import hours as h
+from basisit.metering import intervals, measure, prometheus, units
+from basisit.metering.integrate import HOLD_MS, MIN_COVERAGE
+from basisit.metering.intervals import RequestRecord, Segment, TransitionRecord
+from basisit.metering.measure import Earlier, Job, Measured, Window
+from basisit.requests.service import actor_name
+from basisit.store.db import session_scope
+from basisit.store.models import AuditEvent, LedgerImport, LedgerRow, Request, utcnow
+
+# Only hours that ended at least this long ago are final: late scrapes have landed by then.
+SETTLE = dt.timedelta(minutes=5)
+FINAL = "final"
+PROVISIONAL = "provisional"
+EXACT = "exact"  # billable time and one-time fees come from the audit log, not a measurement
+BOUNDARY_RULE = (
+    "hour (start, end]: a sample exactly at the start belongs to the hour before; the value "
+    "held into the hour is the last sample at or before its start"
+)
+GAP_RULE: dict[str, Any] = {
+    "min_coverage": str(MIN_COVERAGE),
+    "fill": "mean of the last complete hour before, else of the first complete hour after",
+    "never_reported": "0, flagged no_measurement",
+}
+_FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    import_id: int
+    range_start: dt.datetime
+    range_end: dt.datetime
+    provisional_end: dt.datetime | None
+    prometheus_version: str
+    rows_written: int
+    rows_unchanged: int
+    corrections: int
+    gap_rows: int
+    no_measurement_rows: int
+    queries: int
+
+
+@dataclass
+class _Draft:
+    """A ledger row before it is written."""
+
+    ags: str
+    instance: str
+    catalog_service: str
+    plan: str
+    request_id: int
+    unit: str
+    metric: str | None
+    base_unit: str
+    hour_start: dt.datetime
+    seconds: int
+    quantity: int
+    status: str
+    quality: str
+    amount_cent: int | None = None
+    covered_seconds: int | None = None
+    filled_from: dt.datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, dt.datetime, int]:
+        return (self.ags, self.instance, self.unit, self.hour_start, self.request_id)
+
+    def same(self, row: LedgerRow) -> bool:
+        return (row.quantity, row.seconds, row.quality, row.amount_cent, row.covered_seconds) == (
+            self.quantity, self.seconds, self.quality, self.amount_cent, self.covered_seconds
+        )  # fmt: skip
+
+
+@dataclass
+class _Plan:
+    """What one import covers: final hours [start, final_end), provisional up to `cut`."""
+
+    start: dt.datetime
+    final_end: dt.datetime
+    cut: dt.datetime | None  # provisional: the running hours up to this instant
+    explicit: bool
+    hours: list[tuple[dt.datetime, dt.datetime, bool]] = field(default_factory=list)
+
+
+def import_usage(
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    provisional: bool = False,
+    prometheus_url: str | None = None,
+    actor: str | None = None,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import the hours of [start, end) (ISO 8601, Berlin without an offset; default: since the
+    last import, the first from the first activation) that ended at least 5 minutes ago."""
+    say = progress or (lambda _text: None)
+    who = actor_name(actor)
+    moment = h.utc(now) if now is not None else dt.datetime.now(dt.UTC)
+    with session_scope() as session:
+        requests, transitions = _audit_log(session)
+        last_end = session.scalar(select(func.max(LedgerImport.range_end)))
+    segments = intervals.segments(requests, transitions)
+    first_activation = min((s.start for s in segments), default=None)
+    plan = _plan(start, end, provisional, moment, last_end, first_activation)
+    catalog = load_catalog()
+    client = prometheus.Client(prometheus_url or prometheus.url())
+    version = client.version()  # fails here, before anything is written, when it is down
+    retention = client.retention()
+    windows = _windows(segments, plan)
+    if plan.explicit and not plan.hours:
+        raise ValidationFailed(
+            f"no hour from {h.iso(plan.start)} on has ended at least 5 minutes ago "
+            "(the running hour is imported only with --provisional); nothing written"
+        )
+    if plan.explicit and not windows:
+        raise NotFound(
+            f"nothing was billable between {h.iso(plan.start)} and "
+            f"{h.iso(plan.cut or plan.final_end)}: no ledger rows to import; nothing written"
+        )
+    drafts = _billable_rows(windows) + _fee_rows(requests, transitions, plan)
+    with session_scope() as session:
+        jobs = _jobs(catalog, segments, windows, session, plan.start)
+    instances = {(w.segment.ags, w.segment.instance) for w in windows}
+    say(f"{len(windows)} billable hours of {len(instances)} instances, {len(jobs)} metered")
+    measured = measure.measure(jobs, client, say)
+    drafts += [_measured_row(m) for m in measured]
+    return _write(drafts, plan, who, client, version, retention, say)
+
+
+def _audit_log(session: Session) -> tuple[list[RequestRecord], list[TransitionRecord]]:
+    reqs = session.scalars(select(Request).order_by(Request.id)).all()
+    records = [
+        RequestRecord(
+            id=r.id,
+            ags=r.ags,
+            instance=r.instance,
+            kind=r.kind,
+            service_id=r.service_id,
+            plan=r.plan,
+            one_time_cent=None if r.one_time_eur is None else int(r.one_time_eur * 100),
+        )
+        for r in reqs
+    ]
+    events = session.execute(
+        select(AuditEvent.request_id, AuditEvent.at, AuditEvent.to_state).where(
+            AuditEvent.request_id.is_not(None), AuditEvent.to_state.in_(
+                [intervals.ACTIVE, intervals.DECOMMISSIONED]
+            )
+        )
+    ).all()  # fmt: skip
+    moves = [
+        TransitionRecord(rid, h.utc(at), str(state)) for rid, at, state in events if rid is not None
+    ]
+    return records, moves
+
+
+def _plan(
+    start: str | None,
+    end: str | None,
+    provisional: bool,
+    now: dt.datetime,
+    last_end: dt.datetime | None,
+    first_activation: dt.datetime | None,
+) -> _Plan:
+    final_limit = h.floor_hour(now - SETTLE)
+    lo = h.parse_instant(start, "--from") if start else None
+    hi = h.parse_instant(end, "--to") if end else None
+    if lo is not None and lo > now:
+        raise ValidationFailed(f"--from {start} ({h.iso(lo)}) is in the future; nothing written")
+    if hi is not None and hi > now:
+        raise ValidationFailed(
+            f"--to {end} ({h.iso(hi)}) is in the future: only hours that ended can be "
+            "imported (the running one with --provisional); nothing written"
+        )
+    if lo is not None and hi is not None and lo >= hi:
+        raise ValidationFailed(
+            f"--from {start} is not before --to {end}: the range is reversed or empty; "
+            "nothing written"
+        )
+    if lo is None:
+        if last_end is not None:
+            lo = h.utc(last_end)
+        elif first_activation is not None:
+            lo = first_activation
+        else:
+            lo = final_limit
+    first = h.floor_hour(lo)
+    final_end = min(h.floor_hour(hi) if hi is not None else final_limit, final_limit)
+    final_end = max(final_end, first)
+    cut = None
+    if provisional:
+        cut = min(hi, now) if hi is not None else now
+        if cut <= final_end:
+            cut = None
+    plan = _Plan(first, final_end, cut, explicit=start is not None or end is not None)
+    for hour in h.hours(first, final_end):
+        plan.hours.append((hour, hour + h.HOUR, False))
+    if cut is not None:
+        for hour in h.hours(final_end, cut):
+            plan.hours.append((hour, min(hour + h.HOUR, cut), True))
+    return plan
+
+
+def _windows(segments: list[Segment], plan: _Plan) -> list[Window]:
+    """The billable part of every hour of the plan, per segment, in time order."""
+    result: list[Window] = []
+    if not plan.hours:
+        return result
+    first, last = plan.hours[0][0], plan.hours[-1][1]
+    for seg in segments:
+        seg_end = seg.end or _FAR
+        if seg_end <= first or seg.start >= last:
+            continue
+        for hour, hour_end, provisional in plan.hours:
+            lo, hi = max(hour, seg.start), min(hour_end, seg_end)
+            if hi > lo:
+                result.append(Window(hour, h.to_ms(lo), h.to_ms(hi), seg, provisional))
+    return result
+
+
+def _status(window: Window) -> str:
+    return PROVISIONAL if window.provisional else FINAL
+
+
+def _billable_rows(windows: list[Window]) -> list[_Draft]:
+    return [
+        _Draft(
+            ags=w.segment.ags,
+            instance=w.segment.instance,
+            catalog_service=w.segment.service_id,
+            plan=w.segment.plan,
+            request_id=w.segment.request_id,
+            unit=units.BETRIEBSSTUNDE,
+            metric=None,
+            base_unit=units.SECONDS,
+            hour_start=w.hour,
+            seconds=w.seconds,
+            quantity=w.seconds,
+            status=_status(w),
+            quality=EXACT,
+        )
+        for w in windows
+    ]
+
+
+def _fee_rows(
+    requests: list[RequestRecord], transitions: list[TransitionRecord], plan: _Plan
+) -> list[_Draft]:
+    """One-time fees: the quoted amount, once, in the hour the request first became active."""
+    status_of = {hour: PROVISIONAL if prov else FINAL for hour, _end, prov in plan.hours}
+    limit = plan.cut or plan.final_end
+    drafts = []
+    for act in intervals.activations(requests, transitions):
+        hour = h.floor_hour(act.at)
+        if hour not in status_of or act.at > limit:
+            continue
+        req = act.request
+        drafts.append(
+            _Draft(
+                ags=req.ags, instance=req.instance, catalog_service=req.service_id,
+                plan=req.plan, request_id=req.id, unit=units.EINRICHTUNG, metric=None,
+                base_unit=units.COUNT, hour_start=hour, seconds=0, quantity=1,
+                status=status_of[hour], quality=EXACT, amount_cent=req.one_time_cent,
+            )
+        )  # fmt: skip
+    return drafts
+
+
+def _metered(catalog: Catalog, seg: Segment, hour: dt.datetime) -> list[tuple[str, str]]:
+    """(unit, metric) the segment's plan meters on the hour's Berlin day."""
+    service = catalog.service(seg.service_id)
+    plan = service.plan(seg.plan) if service else None
+    price = plan.price_on(h.berlin_day(hour)) if plan else None
+    return [(m.unit, m.metric) for m in price.metered] if price else []
+
+
+def _backup_sources(
+    catalog: Catalog, segments: list[Segment], ags: str
+) -> dict[str, tuple[tuple[int, int], ...]]:
+    """The servers whose backup client writes the Kommune's repository size, and when each is
+    billable (and so must report): instances of the backup service's dependencies that have
+    a server of their own."""
+    backup = catalog.service(catalog.settings.backup_service)
+    if backup is None:
+        return {}
+    clients = set(backup.dependencies.all_of) | set(backup.dependencies.any_of)
+    found: dict[str, list[tuple[int, int]]] = {}
+    for seg in segments:
+        service = catalog.service(seg.service_id)
+        if seg.ags != ags or seg.service_id not in clients or not service:
+            continue
+        if not service.resources.server:
+            continue
+        found.setdefault(seg.instance, []).append((h.to_ms(seg.start), h.to_ms(seg.end or _FAR)))
+    return {server: tuple(spans) for server, spans in found.items()}
+
+
+def _jobs(
+    catalog: Catalog,
+    segments: list[Segment],
+    windows: list[Window],
+    session: Session,
+    start: dt.datetime,
+) -> list[Job]:
+    grouped: dict[tuple[str, str, str, str], list[Window]] = {}
+    for w in windows:
+        for unit, metric in _metered(catalog, w.segment, w.hour):
+            grouped.setdefault((w.segment.ags, w.segment.instance, unit, metric), []).append(w)
+    jobs = []
+    for (ags, instance, unit, metric), ws in sorted(grouped.items()):
+        kommune_wide = ws[0].segment.service_id == catalog.settings.backup_service
+        jobs.append(
+            Job(
+                ags=ags,
+                instance=instance,
+                unit=unit,
+                metric=metric,
+                windows=tuple(sorted(ws, key=lambda w: (w.start, w.segment.request_id))),
+                kommune_wide=kommune_wide,
+                sources=_backup_sources(catalog, segments, ags) if kommune_wide else {},
+                earlier=_earlier(session, ags, instance, unit, start),
+            )
+        )
+    return jobs
+
+
+def _earlier(
+    session: Session, ags: str, instance: str, unit: str, before: dt.datetime
+) -> Earlier | None:
+    """The job's last complete measured final row before the import (for the gap rule)."""
+    row = session.execute(
+        select(LedgerRow.hour_start, LedgerRow.quantity, LedgerRow.seconds)
+        .where(
+            LedgerRow.ags == ags, LedgerRow.instance == instance, LedgerRow.unit == unit,
+            LedgerRow.status == FINAL, LedgerRow.quality == measure.MEASURED,
+            LedgerRow.hour_start < before,
+        )
+        .order_by(LedgerRow.hour_start.desc(), LedgerRow.id.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    return Earlier(h.utc(row[0]), int(row[1]), int(row[2]))
+
+
+def _measured_row(m: Measured) -> _Draft:
+    w, job = m.window, m.job
+    return _Draft(
+        ags=job.ags,
+        instance=job.instance,
+        catalog_service=w.segment.service_id,
+        plan=w.segment.plan,
+        request_id=w.segment.request_id,
+        unit=job.unit,
+        metric=job.metric,
+        base_unit=units.base_unit(job.metric),
+        hour_start=w.hour,
+        seconds=w.seconds,
+        quantity=m.quantity,
+        status=_status(w),
+        quality=m.quality,
+        covered_seconds=m.covered_s,
+        filled_from=m.filled_from,
+    )
+
+
+def _current_rows(
+    session: Session, start: dt.datetime, end: dt.datetime
+) -> dict[tuple[str, str, str, dt.datetime, int], LedgerRow]:
+    """Rows of the hours [start, end) that no other row corrects, by key."""
+    rows = session.scalars(
+        select(LedgerRow).where(LedgerRow.hour_start >= start, LedgerRow.hour_start < end)
+    ).all()
+    corrected = {r.corrects_id for r in rows if r.corrects_id is not None}
+    current = {}
+    for r in rows:
+        if r.id not in corrected:
+            current[(r.ags, r.instance, r.unit, h.utc(r.hour_start), r.request_id)] = r
+    return current
+
+
+def _write(
+    drafts: list[_Draft],
+    plan: _Plan,
+    actor: str,
+    client: prometheus.Client,
+    version: str,
+    retention: str,
+    say: Progress,
+) -> ImportResult:
+    started = utcnow()
+    unchanged = corrections = 0
+    end = plan.cut or plan.final_end
+    with session_scope() as session:
+        current = _current_rows(session, plan.start, h.ceil_hour(end))
+        run = LedgerImport(
+            started_at=started,
+            actor=actor,
+            range_start=plan.start,
+            range_end=plan.final_end,
+            provisional_end=plan.cut,
+            prometheus_url=client.base,
+            prometheus_version=version,
+            queries=list(dict.fromkeys(client.queries)),
+            hold_seconds=HOLD_MS // 1000,
+            gap_rule={**GAP_RULE, "prometheus_retention": retention},
+            boundary_rule=BOUNDARY_RULE,
+        )
+        session.add(run)
+        session.flush()
+        new: list[LedgerRow] = []
+        for d in drafts:
+            old = current.get(d.key)
+            if old is not None and (
+                old.status == FINAL or (d.status == PROVISIONAL and d.same(old))
+            ):
+                unchanged += 1  # already final, or the same provisional figure again
+                continue
+            row = LedgerRow(import_id=run.id, corrects_id=old.id if old else None, **_fields(d))
+            corrections += old is not None
+            new.append(row)
+        session.add_all(new)
+        run.rows_written = len(new)
+        run.finished_at = utcnow()
+        session.flush()
+        say(f"writing {len(new)} rows ({corrections} corrections), committing")
+    return ImportResult(
+        import_id=run.id,
+        range_start=plan.start,
+        range_end=plan.final_end,
+        provisional_end=plan.cut,
+        prometheus_version=version,
+        rows_written=len(new),
+        rows_unchanged=unchanged,
+        corrections=corrections,
+        gap_rows=sum(1 for d in drafts if d.quality == measure.GAP),
+        no_measurement_rows=sum(1 for d in drafts if d.quality == measure.NO_MEASUREMENT),
+        queries=len(client.queries),
+    )
+
+
+def _unchanged(old: LedgerRow, new: _Draft) -> bool:
+    """Already final (final rows are never replaced), or the same provisional figure again."""
+    return old.status == FINAL or (new.status == PROVISIONAL and new.same(old))
+
+
+def _fields(d: _Draft) -> dict[str, Any]:
+    return {
+        "ags": d.ags, "instance": d.instance, "catalog_service": d.catalog_service,
+        "plan": d.plan, "request_id": d.request_id, "unit": d.unit, "metric": d.metric,
+        "base_unit": d.base_unit, "hour_start": d.hour_start, "seconds": d.seconds,
+        "quantity": d.quantity, "status": d.status, "quality": d.quality,
+        "amount_cent": d.amount_cent, "covered_seconds": d.covered_seconds,
+        "filled_from": d.filled_from,
+    }  # fmt: skip
+
+
+# --- for the exporter and the alert "ledger import overdue" -----------------------------------
+
+
+def last_import_finished_at() -> dt.datetime | None:
+    """When the newest import run committed (UTC), None before the first:
+    basisit_ledger_last_import_timestamp_seconds is this as a Unix time."""
+    with session_scope() as session:
+        value = session.scalar(select(func.max(LedgerImport.finished_at)))
+    return h.utc(value) if value is not None else None
+
+
+def last_imported_hour_end() -> dt.datetime | None:
+    """The end of the newest final hour in the ledger (UTC), None before the first import."""
+    with session_scope() as session:
+        value = session.scalar(select(func.max(LedgerImport.range_end)))
+    return h.utc(value) if value is not None else None
+
+
+def iter_rows(session: Session, start: dt.datetime, end: dt.datetime) -> Iterable[LedgerRow]:
+    """The current rows (final, or provisional without a final yet) of the hours [start, end)."""
+    return _current_rows(session, start, end).values()
