@@ -215,14 +215,21 @@ class LedgerRow(Base):
     __tablename__ = "ledger_rows"
     __table_args__ = (
         Index("ix_ledger_rows_hour", "hour_start", "ags"),
-        Index("ix_ledger_rows_key", "ags", "instance", "unit", "hour_start"),
         # At most one final row per key: a racing second import fails instead of doubling.
+        # (It is also the index of the key's lookups; a month of 58 Kommunen is 600,000 rows,
+        # so every further index costs the import measurably.)
         Index(
             "uq_ledger_rows_final",
             "ags", "instance", "unit", "hour_start", "request_id",
             unique=True,
             sqlite_where=text("status = 'final'"),
             postgresql_where=text("status = 'final'"),
+        ),
+        # A row is corrected at most once.
+        Index(
+            "uq_ledger_rows_corrects", "corrects_id", unique=True,
+            sqlite_where=text("corrects_id IS NOT NULL"),
+            postgresql_where=text("corrects_id IS NOT NULL"),
         ),
     )  # fmt: skip
 
@@ -244,6 +251,4 @@ class LedgerRow(Base):
     quality: Mapped[str] = mapped_column(String(16))  # exact | measured | gap | no_measurement
     covered_seconds: Mapped[int | None] = mapped_column(default=None)
     filled_from: Mapped[dt.datetime | None] = mapped_column(default=None)
-    corrects_id: Mapped[int | None] = mapped_column(
-        ForeignKey("ledger_rows.id"), default=None, unique=True
-    )
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_rows.id"), default=None)

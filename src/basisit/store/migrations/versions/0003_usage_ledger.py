@@ -53,13 +53,9 @@ def upgrade() -> None:
         sa.Column("quality", sa.String(16), nullable=False),
         sa.Column("covered_seconds", sa.Integer(), nullable=True),
         sa.Column("filled_from", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "corrects_id", sa.Integer(), sa.ForeignKey("ledger_rows.id"), nullable=True,
-            unique=True,
-        ),
-    )  # fmt: skip
+        sa.Column("corrects_id", sa.Integer(), sa.ForeignKey("ledger_rows.id"), nullable=True),
+    )
     op.create_index("ix_ledger_rows_hour", "ledger_rows", ["hour_start", "ags"])
-    op.create_index("ix_ledger_rows_key", "ledger_rows", ["ags", "instance", "unit", "hour_start"])
     op.create_index(
         "uq_ledger_rows_final",
         "ledger_rows",
@@ -67,6 +63,14 @@ def upgrade() -> None:
         unique=True,
         sqlite_where=sa.text("status = 'final'"),
         postgresql_where=sa.text("status = 'final'"),
+    )
+    op.create_index(
+        "uq_ledger_rows_corrects",
+        "ledger_rows",
+        ["corrects_id"],
+        unique=True,
+        sqlite_where=sa.text("corrects_id IS NOT NULL"),
+        postgresql_where=sa.text("corrects_id IS NOT NULL"),
     )
 
 
