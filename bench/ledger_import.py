@@ -126,6 +126,7 @@ def audit_log(kommune_ags: list[str]) -> int:
                 s.add(Request(id=rid, ags=ags, kind="create", instance=name, service_id=service,
                               service_version=1, plan=plan, parameters={}, schutzbedarf="normal",
                               state="active", created_by="bench", one_time_eur=Decimal(50)))
+                s.flush()  # the audit event's foreign key needs the request first
                 s.add(AuditEvent(at=START, actor="bench", ags=ags, request_id=rid,
                                  action="transition", from_state="configuring",
                                  to_state="active"))  # fmt: skip
@@ -133,6 +134,7 @@ def audit_log(kommune_ags: list[str]) -> int:
             s.add(Request(id=rid, ags=ags, kind="change", instance="dateiablage",
                           service_id="fileshare", service_version=1, plan="M", parameters={},
                           schutzbedarf="normal", state="active", created_by="bench"))
+            s.flush()
             s.add(AuditEvent(at=CHANGE, actor="bench", ags=ags, request_id=rid,
                              action="transition", from_state="configuring", to_state="active"))
     return rid  # fmt: skip
@@ -150,6 +152,9 @@ def main() -> int:
         shutil.rmtree(cache, ignore_errors=True)
         print(f"making the blocks once (cached in {cache})")
         build_blocks(cache / "tsdb", kommune_ags)
+        started = time.monotonic()
+        left = promblocks.compact(cache / "tsdb")
+        print(f"compacted by Prometheus to {left} blocks in {time.monotonic() - started:.0f} s")
         (cache / "complete").write_text("ok\n")
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
         os.environ["BASISIT_DATA_DIR"] = str(Path(tmp) / "data")

@@ -71,6 +71,28 @@ def create_blocks(families: dict[str, list[str]], tsdb: Path, *, jobs: int = 2) 
     return tsdb
 
 
+def blocks(tsdb: Path) -> int:
+    return sum(1 for p in tsdb.iterdir() if p.is_dir() and len(p.name) == 26)
+
+
+def compact(tsdb: Path, *, timeout: float = 900) -> int:
+    """Let Prometheus compact promtool's 2-hour blocks into larger ones, as a running
+    Prometheus does with its own (it starts a minute after the start): queries over a month
+    of 2-hour blocks are ten times slower than over compacted ones. Returns the block count."""
+    with running(tsdb):
+        deadline = time.monotonic() + timeout
+        last, stable_since = blocks(tsdb), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(5)
+            now = blocks(tsdb)
+            if now != last:
+                last, stable_since = now, time.monotonic()
+            elif time.monotonic() - stable_since > (20 if now < 20 else 90):
+                break
+    (tsdb / "queries.active").unlink(missing_ok=True)
+    return last
+
+
 def cached_blocks(key_text: str, make: Callable[[], dict[str, list[str]]], into: Path) -> Path:
     """A copy (in `into`) of the blocks made from `make()`, built once per content hash under
     the cache dir; Prometheus writes into its data dir, so it never runs on the cache."""

@@ -77,20 +77,30 @@ def raw(samples: Sequence[Sample], start: int, end: int, hold: int = HOLD_MS) ->
     return piece
 
 
-@dataclass(frozen=True)
-class HourAggregate:
-    """One series over one hour (start, end], from one query_range step at `end`."""
+HOUR_MS = 3_600_000
 
-    count: int  # count_over_time over (start, end]
-    total: Num  # sum_over_time over (start, end]
-    last: Num | None  # the value at `end` (the last sample at or before it, within 5 min)
-    second_half: int  # count_over_time over (start + 30 min, end]
+
+@dataclass
+class GroupHours:
+    """The series of one metric on one server, summed per hour. Index i is the hour that
+    ends at first_end + i hours (index 0 only carries its values into hour 1)."""
+
+    first_end: int
+    total: list[Num | None]  # Σ sum_over_time over (start, end]; None: a NaN in the hour
+    count: list[int]  # Σ count_over_time over (start, end]
+    last: list[Num | None]  # Σ of the values at the end (each the last sample within 5 min)
+    last_series: list[int]  # how many series have such a value
+
+    @classmethod
+    def empty(cls, first_end: int, steps: int) -> GroupHours:
+        return cls(first_end, [0] * steps, [0] * steps, [None] * steps, [0] * steps)
 
 
 @dataclass(frozen=True)
 class Grid:
-    """A series' scrape grid: a sample every `interval` ms, the first of each hour `phase` ms
-    after the hour's start (0 < phase <= interval; interval divides the hour)."""
+    """A server's scrape grid: a sample every `interval` ms, the first of each hour `phase`
+    ms after the hour's start (0 < phase <= interval; interval divides the hour). Every
+    series of one server comes from the same scrapes, so they share it."""
 
     interval: int
     phase: int
@@ -100,31 +110,38 @@ class Grid:
         return HOUR_MS // self.interval
 
 
-HOUR_MS = 3_600_000
-
-
-def on_grid(before: HourAggregate | None, hour: HourAggregate, grid: Grid) -> bool:
-    """Whether the hour and the one before hold every sample of the grid and no other (the
-    count is exact, both halves of the hour have their share)."""
-    if before is None or before.last is None or hour.last is None:
+def on_grid(g: GroupHours, i: int, grid: Grid) -> bool:
+    """Whether hour i and the hour before hold every sample of the grid of each of the same
+    series and no other: the counts are exactly series × samples per hour (a missed scrape
+    gives fewer, a series that starts or ends within them too, and no series can have more
+    than the grid's share unless the server's scrapes left the grid, which gives more)."""
+    if i < 1:
         return False
-    n = grid.per_hour
-    first_half = hour.count - hour.second_half
-    return before.count == n and hour.count == n and abs(first_half - hour.second_half) <= 1
+    m = g.last_series[i]
+    n = m * grid.per_hour
+    return (
+        m > 0
+        and g.last_series[i - 1] == m
+        and g.count[i] == n
+        and g.count[i - 1] == n
+        and g.total[i] is not None
+        and g.last[i] is not None
+        and g.last[i - 1] is not None
+    )
 
 
-def regular(before: HourAggregate, hour: HourAggregate, grid: Grid, start: int, end: int) -> Piece:
-    """The integral over the full hour (start, end] from aggregates, for an hour `on_grid`.
+def regular(g: GroupHours, i: int, grid: Grid) -> Num:
+    """The integral (value·ms) over the full hour i from aggregates, for an hour `on_grid`.
 
-    With samples s1 = start + phase, ..., sn = s1 + (n-1)·interval and v0 the value carried
-    in from the hour before: v0 holds for `phase`, each of v1..v(n-1) for one interval, and vn
-    for interval − phase, so
+    Per series, with samples s1 = start + phase, ..., sn = s1 + (n-1)·interval and v0 the
+    value carried in from the hour before: v0 holds for `phase`, each of v1..v(n-1) for one
+    interval, and vn for interval − phase, so
         v0·phase + interval·(Σv − vn) + vn·(interval − phase) = interval·Σv + phase·(v0 − vn)
-    which is what `raw` gives on the same samples (the hold never ends a stretch early: the
-    interval is at most the hold)."""
-    assert before.last is not None and hour.last is not None
-    integral = grid.interval * hour.total + grid.phase * (before.last - hour.last)
-    return Piece(integral, [(start, end)])
+    which is what `raw` gives on the same samples (the interval is at most the hold, so no
+    stretch ends early). The series share the grid, so the sums over them do the same."""
+    total, before, last = g.total[i], g.last[i - 1], g.last[i]
+    assert total is not None and before is not None and last is not None
+    return grid.interval * total + grid.phase * (before - last)
 
 
 def covered_ms(intervals: Iterable[tuple[int, int]], start: int, end: int) -> int:

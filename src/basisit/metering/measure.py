@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -27,6 +28,7 @@ from basisit.metering.integrate import (
     HOLD_MS,
     MIN_COVERAGE,
     Grid,
+    GroupHours,
     Num,
     Piece,
     Sample,
@@ -36,7 +38,7 @@ from basisit.metering.integrate import (
     regular,
 )
 from basisit.metering.intervals import Segment
-from basisit.metering.prometheus import HOUR_MS, Client, Labels, SeriesHours
+from basisit.metering.prometheus import HOUR_MS, Client, Labels
 
 MEASURED = "measured"
 GAP = "gap"
@@ -104,7 +106,7 @@ class Measured:
     filled_from: dt.datetime | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Found:
     """One window's raw result before the gap rule."""
 
@@ -116,83 +118,106 @@ class _Found:
 def measure(jobs: list[Job], client: Client, progress: Progress | None = None) -> list[Measured]:
     """Every job's windows measured against Prometheus, gap rule applied."""
     say = progress or (lambda _text: None)
-    result: list[Measured] = []
     by_metric: dict[str, list[Job]] = {}
     for job in jobs:
         if job.windows:
             by_metric.setdefault(job.metric, []).append(job)
-    for metric, metric_jobs in sorted(by_metric.items()):
-        windows = [w for j in metric_jobs for w in j.windows]
-        first_end = min(w.hour for w in windows)
-        full_ends = [w.hour for w in windows if not w.provisional]
-        last_end = max(full_ends) if full_ends else first_end
-        first_ms = to_ms(first_end)
-        last_ms = to_ms(last_end) + HOUR_MS if full_ends else first_ms
-        say(f"{metric}: hourly aggregates {len(windows)} windows")
-        series = client.hour_aggregates(metric, first_ms, last_ms)
-        fetched = _Samples(client, metric, series)
+
+    def fetch(item: tuple[str, list[Job]]) -> _Samples:
+        metric, metric_jobs = item
+        ends = [w.hour for j in metric_jobs for w in j.windows]
+        full = [w.hour for j in metric_jobs for w in j.windows if not w.provisional]
+        first = to_ms(min(ends))
+        last = to_ms(max(full)) + HOUR_MS if full else first
+        groups = client.hour_groups(metric, first, last)
+        return _Samples(client, metric, groups, _grids(client, metric, groups), first)
+
+    # Prometheus answers two queries at once about as fast as one: one thread per metric
+    # at a time, two at once.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fetched = list(pool.map(fetch, sorted(by_metric.items())))
+    result: list[Measured] = []
+    for samples in fetched:
+        metric_jobs = by_metric[samples.metric]
+        say(f"{samples.metric}: {len(samples.groups)} servers, {len(metric_jobs)} instances")
         for job in metric_jobs:
-            found = [fetched.window(job, w) for w in job.windows]
+            found = [samples.window(job, w) for w in job.windows]
             result.extend(_gap_rule(job, found))
-        if fetched.raw_queries:
-            say(f"{metric}: raw samples in {fetched.raw_queries} queries")
+        if samples.raw_queries:
+            say(f"{samples.metric}: raw samples in {samples.raw_queries} queries")
     return result
 
 
 class _Samples:
-    """The series of one metric: aggregates per hour, raw samples fetched when needed."""
+    """One metric: aggregates per server and hour, raw samples fetched when needed."""
 
-    def __init__(self, client: Client, metric: str, series: list[SeriesHours]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        metric: str,
+        groups: dict[tuple[str, str], GroupHours],
+        grids: dict[tuple[str, str], Grid],
+        first_end: int,
+    ) -> None:
         self.client = client
         self.metric = metric
-        self.by_source: dict[tuple[str, str], list[SeriesHours]] = {}
-        for s in series:
-            self.by_source.setdefault((s.label("ags"), s.label("server")), []).append(s)
-        self.grid = _grids(client, metric, series)
+        self.groups = groups
+        self.grids = grids
+        self.first_end = first_end
+        self.servers_of: dict[str, list[str]] = {}
+        for ags, server in sorted(groups):
+            self.servers_of.setdefault(ags, []).append(server)
         self.raw_cache: dict[tuple[object, ...], dict[Labels, list[Sample]]] = {}
         self.raw_queries = 0
 
-    def _series(self, job: Job) -> list[SeriesHours]:
-        if job.kommune_wide:
-            return [s for (ags, _), ss in sorted(self.by_source.items()) if ags == job.ags
-                    for s in ss]  # fmt: skip
-        return self.by_source.get((job.ags, job.instance), [])
+    def _regular(self, ags: str, server: str, i: int) -> Num | None:
+        group, grid = self.groups.get((ags, server)), self.grids.get((ags, server))
+        if group is None or grid is None or not on_grid(group, i, grid):
+            return None
+        return regular(group, i, grid)
 
     def window(self, job: Job, w: Window) -> _Found:
+        if w.full_hour:
+            i = (w.end - self.first_end) // HOUR_MS
+            if not job.kommune_wide:
+                value_ms = self._regular(job.ags, job.instance, i)
+                if value_ms is not None:
+                    return _Found(value_ms, HOUR_MS, True)
+            else:
+                found = self._kommune_regular(job, w, i)
+                if found is not None:
+                    return found
+        return self._from_samples(job, w)
+
+    def _kommune_regular(self, job: Job, w: Window, i: int) -> _Found | None:
+        """A Kommune-wide metric's full hour from aggregates, when every client server that
+        is billable all hour is on its grid (and none is billable only part of it)."""
         spans = _source_spans(job, w)
         whole = [(w.start, w.end)]
-        fast: list[tuple[str, Piece]] = []
-        need_raw = False
-        for s in self._series(job):
-            server = s.label("server")
+        total: Num = 0
+        reporting = set()
+        for server in self.servers_of.get(job.ags, []):
             own = spans.get(server, whole)
             if not own:
                 continue  # a client server that is not billable now counts nothing
-            piece = self._fast(s, w) if own == whole else None
-            if piece is None:
-                need_raw = True
-                break
-            fast.append((server, piece))
-        pieces: dict[str, Piece] = {}  # per source server
-        if need_raw:
-            for labels, samples in self._raw(job, w).items():
-                server = dict(labels).get("server", "")
-                for lo, hi in spans.get(server, whole):
-                    pieces.setdefault(server, Piece()).add(raw(samples, lo, hi))
-        else:
-            for server, piece in fast:
-                pieces.setdefault(server, Piece()).add(piece)
-        return _combine(job, w, pieces, spans)
+            got = self._regular(job.ags, server, i) if own == whole else None
+            if got is None:
+                return None
+            total += got
+            reporting.add(server)
+        if any(own and server not in reporting for server, own in spans.items()):
+            return None  # a client that should report and does not: see the samples
+        return _Found(total, HOUR_MS if reporting else 0, True)
 
-    def _fast(self, s: SeriesHours, w: Window) -> Piece | None:
-        grid = self.grid.get(s.labels)
-        if not w.full_hour or grid is None:
-            return None
-        hour, before = s.hours.get(w.end), s.hours.get(w.start)
-        if hour is None or not on_grid(before, hour, grid):
-            return None
-        assert before is not None
-        return regular(before, hour, grid, w.start, w.end)
+    def _from_samples(self, job: Job, w: Window) -> _Found:
+        spans = _source_spans(job, w) if job.kommune_wide else {}
+        whole = [(w.start, w.end)]
+        pieces: dict[str, Piece] = {}  # per source server
+        for labels, samples in self._raw(job, w).items():
+            server = dict(labels).get("server", "")
+            for lo, hi in spans.get(server, whole):
+                pieces.setdefault(server, Piece()).add(raw(samples, lo, hi))
+        return _combine(job, w, pieces, spans)
 
     def _raw(self, job: Job, w: Window) -> dict[Labels, list[Sample]]:
         """Raw samples of the job's series around the window: one query per job and block of
@@ -209,11 +234,15 @@ class _Samples:
         return cached
 
 
-def _interval(s: SeriesHours) -> int | None:
-    """The series' usual scrape interval: from the most common count per hour, when that
-    divides the hour into whole milliseconds and is at most the hold."""
-    counts = Counter(h.count for h in s.hours.values() if h.count > 0)
-    ranked = counts.most_common(2)
+def _interval(g: GroupHours) -> int | None:
+    """The server's usual scrape interval: from the most common count per series and hour,
+    when that divides the hour into whole milliseconds and is at most the hold."""
+    per_series: Counter[int] = Counter(
+        c // m
+        for c, m in zip(g.count, g.last_series, strict=True)
+        if m > 0 and c > 0 and c % m == 0
+    )
+    ranked = per_series.most_common(2)
     if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
         return None  # no evidence, or a tie
     n = ranked[0][0]
@@ -222,35 +251,43 @@ def _interval(s: SeriesHours) -> int | None:
     return HOUR_MS // n
 
 
-def _grids(client: Client, metric: str, series: list[SeriesHours]) -> dict[Labels, Grid]:
-    """Each series' grid: its interval from the counts, its phase from the timestamp of its
-    last sample at the end of its first and its last regular hour (one instant query per
-    distinct hour end, most series share them). A phase that differs between the two, or
-    a series without regular hours, has no grid: all its hours are read sample by sample."""
-    wanted: dict[Labels, tuple[int, int, int]] = {}
-    for s in series:
-        step = _interval(s)
+def _grids(
+    client: Client, metric: str, groups: dict[tuple[str, str], GroupHours]
+) -> dict[tuple[str, str], Grid]:
+    """Each server's grid: its interval from the counts, its phase from the timestamps of its
+    series' last samples at the end of its first and its last regular hour (one instant query
+    per distinct hour end; most servers share them). Series of one server that disagree, a
+    phase that moved between the two, or no regular hour: no grid, every hour of that server
+    is read sample by sample."""
+    wanted: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for key, g in groups.items():
+        step = _interval(g)
         if step is None:
             continue
         n = HOUR_MS // step
-        ends = sorted(
-            end for end, hour in s.hours.items()
-            if hour.count == n and hour.last is not None
-        )  # fmt: skip
-        if ends:
-            wanted[s.labels] = (step, ends[0], ends[-1])
-    at: dict[int, dict[Labels, int]] = {}
+        regular_hours = [
+            i for i, (c, m) in enumerate(zip(g.count, g.last_series, strict=True))
+            if m > 0 and c == m * n
+        ]  # fmt: skip
+        if regular_hours:
+            first, last = regular_hours[0], regular_hours[-1]
+            wanted[key] = (step, g.first_end + first * HOUR_MS, g.first_end + last * HOUR_MS)
+    stamps: dict[int, dict[tuple[str, str], set[int]]] = {}
     for end in sorted({e for _, first, last in wanted.values() for e in (first, last)}):
-        at[end] = client.timestamps(metric, end)
-    grids: dict[Labels, Grid] = {}
-    for labels, (step, first, last) in wanted.items():
-        phases = set()
-        for end in (first, last):
-            ts = at[end].get(labels)
-            phases.add(None if ts is None or not 0 <= end - ts < step else step - (end - ts))
-        phase = phases.pop() if len(phases) == 1 else None
-        if phase is not None:
-            grids[labels] = Grid(step, phase)
+        per_server: dict[tuple[str, str], set[int]] = {}
+        for labels, ts in client.timestamps(metric, end).items():
+            named = dict(labels)
+            per_server.setdefault((named.get("ags", ""), named.get("server", "")), set()).add(
+                end - ts
+            )
+        stamps[end] = per_server
+    grids: dict[tuple[str, str], Grid] = {}
+    for key, (step, first, last) in wanted.items():
+        lags = stamps[first].get(key, set()) | stamps[last].get(key, set())
+        if len(lags) == 1:
+            lag = lags.pop()  # how long before the hour's end its last sample came
+            if 0 <= lag < step:
+                grids[key] = Grid(step, step - lag)
     return grids
 
 

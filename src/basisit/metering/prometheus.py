@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from basisit.errors import BasisItError, PrerequisiteMissing
-from basisit.metering.integrate import HourAggregate, Sample, value
+from basisit.metering.integrate import GroupHours, Sample, value
 
 URL_ENV = "BASISIT_PROMETHEUS_URL"
 DEFAULT_PORT = 9390
@@ -29,7 +29,6 @@ TIMEOUT_S = 60.0
 MAX_STEPS = 10_000
 HOUR_MS = 3_600_000
 _WINDOW = f"{HOUR_MS - 1}ms"  # (start, end]: Prometheus 2.x range selectors include both ends
-_HALF = f"{HOUR_MS // 2 - 1}ms"
 AGG_LABEL = "basisit_ledger_aggregate"
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -43,18 +42,23 @@ def url() -> str:
     return (os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
 
 
+GROUP = "ags, server"  # the target labels: Kommune and server (= instance)
+
+
 def hour_query(metric: str) -> str:
-    """One query_range expression giving, at each hour's end, every aggregate of the hour
-    (start, end] per series, told apart by the label AGG_LABEL. (`timestamp()` is not among
-    them: in Prometheus 2.42 it re-reads every block of the range at every step, minutes for
-    a month; the scrape grid's phase is read once, by `timestamps`.)"""
+    """One query_range expression giving, at each hour's end, the aggregates of the hour
+    (start, end] summed per server, told apart by the label AGG_LABEL. Two of them read the
+    samples (sum and count over time), two are instant values (the value at the end and how
+    many series have one). `timestamp()` is not among them: in Prometheus 2.42 it re-reads
+    every block of the range at every step (minutes for a month); the grid's phase is read
+    at single instants instead (`timestamps`)."""
     if not _NAME.match(metric):
         raise BasisItError(f"{metric!r} is not a Prometheus metric name")
     parts = {
-        "count": f"count_over_time({metric}[{_WINDOW}])",
-        "sum": f"sum_over_time({metric}[{_WINDOW}])",
-        "last": f"{metric}",
-        "second_half": f"count_over_time({metric}[{_HALF}])",
+        "total": f"sum by ({GROUP}) (sum_over_time({metric}[{_WINDOW}]))",
+        "count": f"sum by ({GROUP}) (count_over_time({metric}[{_WINDOW}]))",
+        "last": f"sum by ({GROUP}) ({metric})",
+        "last_series": f"count by ({GROUP}) ({metric})",
     }
     return " or ".join(
         f'label_replace({expr}, "{AGG_LABEL}", "{name}", "", "")' for name, expr in parts.items()
@@ -75,17 +79,6 @@ Labels = tuple[tuple[str, str], ...]
 
 def labels_of(metric: dict[str, str]) -> Labels:
     return tuple(sorted((k, v) for k, v in metric.items() if k not in ("__name__", AGG_LABEL)))
-
-
-@dataclass
-class SeriesHours:
-    """A series' per-hour aggregates, keyed by the hour's end (ms)."""
-
-    labels: Labels
-    hours: dict[int, HourAggregate] = field(default_factory=dict)
-
-    def label(self, name: str) -> str:
-        return dict(self.labels).get(name, "")
 
 
 @dataclass
@@ -139,23 +132,28 @@ class Client:
         data = self._get("/api/v1/status/runtimeinfo")
         return str(data.get("storageRetention", "")) if isinstance(data, dict) else ""
 
-    def hour_aggregates(self, metric: str, first_end: int, last_end: int) -> list[SeriesHours]:
-        """Per series, the aggregates of every hour ending at first_end, first_end + 1 h, ...,
-        last_end (ms, on hour boundaries); first_end's hour gives the carried-in sample."""
+    def hour_groups(
+        self, metric: str, first_end: int, last_end: int
+    ) -> dict[tuple[str, str], GroupHours]:
+        """Per (AGS, server), the aggregates of every hour ending at first_end, first_end +
+        1 h, ..., last_end (ms, on hour boundaries); first_end's hour carries its values in."""
         expr = hour_query(metric)
         self.queries.append(expr)
-        partial: dict[Labels, dict[int, _Partial]] = {}
+        steps = (last_end - first_end) // HOUR_MS + 1
+        groups: dict[tuple[str, str], GroupHours] = {}
         for lo, hi in _chunks(first_end, last_end):
             data = self._get(
                 "/api/v1/query_range",
                 {"query": expr, "start": _sec(lo), "end": _sec(hi), "step": "3600"},
             )
             for item in _matrix(data, self.base):
-                agg = item["metric"].get(AGG_LABEL)
-                hours = partial.setdefault(labels_of(item["metric"]), {})
-                for ts, text in item["values"]:
-                    _put(hours.setdefault(round(float(ts) * 1000), {}), agg, text)
-        return [_complete(labels, hours) for labels, hours in partial.items()]
+                labels = item["metric"]
+                key = (str(labels.get("ags", "")), str(labels.get("server", "")))
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = GroupHours.empty(first_end, steps)
+                _fill(group, labels.get(AGG_LABEL), item["values"], self.base)
+        return groups
 
     def timestamps(self, metric: str, at: int) -> dict[Labels, int]:
         """The timestamp (ms) of each series' last sample at or before `at` (within 5 min)."""
@@ -230,27 +228,18 @@ def _matrix(data: Any, base: str) -> list[dict[str, Any]]:
     return _items(data, base)
 
 
-# The aggregates arrive as separate series per name; they are joined per hour here.
-_Partial = dict[str, Any]
-
-
-def _put(partial: _Partial, agg: str | None, text: str) -> None:
-    if agg in ("count", "second_half"):
-        partial[agg] = int(float(text))
-    elif agg in ("sum", "last"):
-        partial[agg] = value(text)
-
-
-def _complete(labels: Labels, partials: dict[int, _Partial]) -> SeriesHours:
-    series = SeriesHours(labels)
-    for end, p in partials.items():
-        count = p.get("count", 0)
-        if count and p.get("sum") is None:
-            count = -1  # a NaN or infinite sample in the hour: never on the grid
-        series.hours[end] = HourAggregate(
-            count=count,
-            total=p.get("sum") or 0,
-            last=p.get("last"),
-            second_half=p.get("second_half", 0),
-        )
-    return series
+def _fill(group: GroupHours, agg: str | None, values: list[Any], base: str) -> None:
+    """One aggregate's points into the group's lists, by hour index."""
+    first = group.first_end / 1000
+    try:
+        if agg in ("count", "last_series"):
+            target: list[Any] = group.count if agg == "count" else group.last_series
+            for ts, text in values:
+                target[round((ts - first) / 3600)] = int(float(text))
+        elif agg in ("total", "last"):
+            target = group.total if agg == "total" else group.last
+            for ts, text in values:
+                i = round((ts - first) / 3600)
+                target[i] = value(text)  # None for NaN: that hour is never on the grid
+    except (TypeError, ValueError, IndexError):
+        raise PrometheusError(f"{base}: a malformed point in a query_range answer") from None
