@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from basisit.catalog import Catalog, load_catalog
@@ -26,7 +26,7 @@ from basisit.metering.intervals import RequestRecord, Segment, TransitionRecord
 from basisit.metering.measure import Earlier, Job, Measured, Window
 from basisit.requests.service import actor_name
 from basisit.store.db import session_scope
-from basisit.store.models import AuditEvent, Base, LedgerImport, LedgerRow, Request, utcnow
+from basisit.store.models import AuditEvent, LedgerImport, LedgerRow, Request, utcnow
 
 # Only hours that ended at least this long ago are final: late scrapes have landed by then.
 SETTLE = dt.timedelta(minutes=5)
@@ -62,9 +62,8 @@ class ImportResult:
     queries: int
 
 
-@dataclass
-class _Draft:
-    """A ledger row before it is written."""
+class _Draft(NamedTuple):
+    """A ledger row before it is written (a tuple: a month of 58 Kommunen is 700,000)."""
 
     ags: str
     instance: str
@@ -82,10 +81,6 @@ class _Draft:
     amount_cent: int | None = None
     covered_seconds: int | None = None
     filled_from: dt.datetime | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str, dt.datetime, int]:
-        return (self.ags, self.instance, self.unit, self.hour_start, self.request_id)
 
     def same(self, row: _Current) -> bool:
         return (row.quantity, row.seconds, row.quality, row.amount_cent, row.covered_seconds) == (
@@ -229,41 +224,29 @@ def _windows(segments: list[Segment], plan: _Plan) -> list[Window]:
     result: list[Window] = []
     if not plan.hours:
         return result
-    first, last = plan.hours[0][0], plan.hours[-1][1]
+    hours_ms = [(hour, h.to_ms(hour), h.to_ms(end), prov) for hour, end, prov in plan.hours]
+    first, last = hours_ms[0][1], hours_ms[-1][2]
     for seg in segments:
-        seg_end = seg.end or _FAR
-        if seg_end <= first or seg.start >= last:
+        seg_lo = h.to_ms(seg.start)
+        seg_hi = h.to_ms(seg.end) if seg.end is not None else h.to_ms(_FAR)
+        if seg_hi <= first or seg_lo >= last:
             continue
-        for hour, hour_end, provisional in plan.hours:
-            lo, hi = max(hour, seg.start), min(hour_end, seg_end)
+        for hour, lo, hi, provisional in hours_ms:
+            lo, hi = max(lo, seg_lo), min(hi, seg_hi)
             if hi > lo:
-                result.append(Window(hour, h.to_ms(lo), h.to_ms(hi), seg, provisional))
+                result.append(Window(hour, lo, hi, seg, provisional))
     return result
-
-
-def _status(window: Window) -> str:
-    return PROVISIONAL if window.provisional else FINAL
 
 
 def _billable_rows(windows: list[Window]) -> list[_Draft]:
     return [
         _Draft(
-            ags=w.segment.ags,
-            instance=w.segment.instance,
-            catalog_service=w.segment.service_id,
-            plan=w.segment.plan,
-            request_id=w.segment.request_id,
-            unit=units.BETRIEBSSTUNDE,
-            metric=None,
-            base_unit=units.SECONDS,
-            hour_start=w.hour,
-            seconds=w.seconds,
-            quantity=w.seconds,
-            status=_status(w),
-            quality=EXACT,
+            w.segment.ags, w.segment.instance, w.segment.service_id, w.segment.plan,
+            w.segment.request_id, units.BETRIEBSSTUNDE, None, units.SECONDS, w.hour,
+            w.seconds, w.seconds, PROVISIONAL if w.provisional else FINAL, EXACT,
         )
         for w in windows
-    ]
+    ]  # fmt: skip
 
 
 def _fee_rows(
@@ -289,12 +272,26 @@ def _fee_rows(
     return drafts
 
 
-def _metered(catalog: Catalog, seg: Segment, hour: dt.datetime) -> list[tuple[str, str]]:
-    """(unit, metric) the segment's plan meters on the hour's Berlin day."""
-    service = catalog.service(seg.service_id)
-    plan = service.plan(seg.plan) if service else None
-    price = plan.price_on(h.berlin_day(hour)) if plan else None
-    return [(m.unit, m.metric) for m in price.metered] if price else []
+class _Metered:
+    """(unit, metric) a plan meters on a Berlin day, looked up once per plan and day."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.day_of: dict[dt.datetime, dt.date] = {}
+        self.cache: dict[tuple[str, str, dt.date], list[tuple[str, str]]] = {}
+
+    def __call__(self, seg: Segment, hour: dt.datetime) -> list[tuple[str, str]]:
+        day = self.day_of.get(hour)
+        if day is None:
+            day = self.day_of[hour] = h.berlin_day(hour)
+        key = (seg.service_id, seg.plan, day)
+        found = self.cache.get(key)
+        if found is None:
+            service = self.catalog.service(seg.service_id)
+            plan = service.plan(seg.plan) if service else None
+            price = plan.price_on(day) if plan else None
+            found = self.cache[key] = [(m.unit, m.metric) for m in price.metered] if price else []
+        return found
 
 
 def _backup_sources(
@@ -326,8 +323,9 @@ def _jobs(
     start: dt.datetime,
 ) -> list[Job]:
     grouped: dict[tuple[str, str, str, str], list[Window]] = {}
+    metered = _Metered(catalog)
     for w in windows:
-        for unit, metric in _metered(catalog, w.segment, w.hour):
+        for unit, metric in metered(w.segment, w.hour):
             grouped.setdefault((w.segment.ags, w.segment.instance, unit, metric), []).append(w)
     earlier = _earlier(session, start)
     jobs = []
@@ -373,23 +371,12 @@ def _earlier(session: Session, before: dt.datetime) -> dict[tuple[str, str, str]
 
 def _measured_row(m: Measured) -> _Draft:
     w, job = m.window, m.job
+    seg = w.segment
     return _Draft(
-        ags=job.ags,
-        instance=job.instance,
-        catalog_service=w.segment.service_id,
-        plan=w.segment.plan,
-        request_id=w.segment.request_id,
-        unit=job.unit,
-        metric=job.metric,
-        base_unit=units.base_unit(job.metric),
-        hour_start=w.hour,
-        seconds=w.seconds,
-        quantity=m.quantity,
-        status=_status(w),
-        quality=m.quality,
-        covered_seconds=m.covered_s,
-        filled_from=m.filled_from,
-    )
+        job.ags, job.instance, seg.service_id, seg.plan, seg.request_id, job.unit, job.metric,
+        units.base_unit(job.metric), w.hour, w.seconds, m.quantity,
+        PROVISIONAL if w.provisional else FINAL, m.quality, None, m.covered_s, m.filled_from,
+    )  # fmt: skip
 
 
 class _Current(NamedTuple):
@@ -407,21 +394,50 @@ class _Current(NamedTuple):
 _Key = tuple[str, str, str, dt.datetime, int]
 
 
-def _current_rows(session: Session, start: dt.datetime, end: dt.datetime) -> dict[_Key, _Current]:
-    """Rows of the hours [start, end) that no other row corrects, by key."""
-    t = LedgerRow
-    found = session.execute(
-        select(t.id, t.ags, t.instance, t.unit, t.hour_start, t.request_id, t.status,
-               t.quantity, t.seconds, t.quality, t.amount_cent, t.covered_seconds, t.corrects_id)
-        .where(t.hour_start >= start, t.hour_start < end)
-    ).all()  # fmt: skip
-    corrected = {r.corrects_id for r in found if r.corrects_id is not None}
-    return {
-        (r.ags, r.instance, r.unit, h.utc(r.hour_start), r.request_id): _Current(
-            r.id, r.status, r.quantity, r.seconds, r.quality, r.amount_cent, r.covered_seconds
+_COLUMNS = ("import_id", "corrects_id", *_Draft._fields)
+
+
+class _DbTime:
+    """Instants as the database driver takes and gives them: SQLAlchemy's SQLite text
+    (`2026-10-01 00:00:00.000000`, UTC) or aware datetimes (psycopg). Rows are written and
+    compared in it directly: the ORM's conversions cost seconds for a month of rows."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+        self.seen: dict[dt.datetime, Any] = {}
+
+    def __call__(self, value: dt.datetime | None) -> Any:
+        if value is None:
+            return None
+        got = self.seen.get(value)
+        if got is None:
+            utc = h.utc(value)
+            got = utc.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else utc
+            self.seen[value] = got
+        return got
+
+
+def _current_rows(
+    session: Session, start: dt.datetime, end: dt.datetime, db_time: _DbTime
+) -> dict[tuple[Any, ...], _Current]:
+    """Rows of the hours [start, end) that no other row corrects, by key (ags, instance,
+    unit, hour as the driver gives it, request)."""
+    mark = "?" if db_time.sqlite else "%s"
+    found = (
+        session.connection()
+        .exec_driver_sql(
+            "SELECT id, ags, instance, unit, hour_start, request_id, status, quantity, seconds, "
+            "quality, amount_cent, covered_seconds, corrects_id FROM ledger_rows "
+            f"WHERE hour_start >= {mark} AND hour_start < {mark}",
+            (db_time(start), db_time(end)),
         )
+        .all()
+    )
+    corrected = {r[12] for r in found if r[12] is not None}
+    return {
+        (r[1], r[2], r[3], r[4], r[5]): _Current(r[0], r[6], r[7], r[8], r[9], r[10], r[11])
         for r in found
-        if r.id not in corrected
+        if r[0] not in corrected
     }
 
 
@@ -438,7 +454,8 @@ def _write(
     unchanged = corrections = 0
     end = plan.cut or plan.final_end
     with session_scope() as session:
-        current = _current_rows(session, plan.start, h.ceil_hour(end))
+        db_time = _DbTime(session.connection().dialect.name)
+        current = _current_rows(session, plan.start, h.ceil_hour(end), db_time)
         run = LedgerImport(
             started_at=started,
             actor=actor,
@@ -454,17 +471,23 @@ def _write(
         )
         session.add(run)
         session.flush()
-        new: list[dict[str, Any]] = []
+        new: list[tuple[Any, ...]] = []
         for d in drafts:
-            old = current.get(d.key)
+            hour = db_time(d.hour_start)
+            old = current.get((d.ags, d.instance, d.unit, hour, d.request_id))
             if old is not None and _unchanged(old, d):
                 unchanged += 1
                 continue
-            new.append({"import_id": run.id, "corrects_id": old.id if old else None, **_fields(d)})
+            new.append((run.id, old.id if old else None, *d[:8], hour, *d[9:15],
+                        db_time(d.filled_from)))  # fmt: skip
             corrections += old is not None
         if new:
-            # Core executemany: the ORM's unit of work costs seconds for a month of 58 Kommunen.
-            session.execute(insert(Base.metadata.tables["ledger_rows"]), new)
+            mark = "?" if db_time.sqlite else "%s"
+            session.connection().exec_driver_sql(
+                f"INSERT INTO ledger_rows ({', '.join(_COLUMNS)}) "
+                f"VALUES ({', '.join([mark] * len(_COLUMNS))})",
+                new,
+            )
         run.rows_written = len(new)
         run.finished_at = utcnow()
         session.flush()
@@ -487,17 +510,6 @@ def _write(
 def _unchanged(old: _Current, new: _Draft) -> bool:
     """Already final (final rows are never replaced), or the same provisional figure again."""
     return old.status == FINAL or (new.status == PROVISIONAL and new.same(old))
-
-
-def _fields(d: _Draft) -> dict[str, Any]:
-    return {
-        "ags": d.ags, "instance": d.instance, "catalog_service": d.catalog_service,
-        "plan": d.plan, "request_id": d.request_id, "unit": d.unit, "metric": d.metric,
-        "base_unit": d.base_unit, "hour_start": d.hour_start, "seconds": d.seconds,
-        "quantity": d.quantity, "status": d.status, "quality": d.quality,
-        "amount_cent": d.amount_cent, "covered_seconds": d.covered_seconds,
-        "filled_from": d.filled_from,
-    }  # fmt: skip
 
 
 # --- for the exporter and the alert "ledger import overdue" -----------------------------------

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
 from basisit.metering.hours import to_ms
 from basisit.metering.integrate import (
@@ -49,8 +50,7 @@ Progress = Callable[[str], None]
 RAW_BLOCK_MS = 6 * HOUR_MS
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     """The billable part (start, end] (ms) of one UTC hour under one request."""
 
     hour: dt.datetime
@@ -96,8 +96,7 @@ class Job:
         return {"ags": self.ags, "server": self.instance}
 
 
-@dataclass(frozen=True)
-class Measured:
+class Measured(NamedTuple):
     job: Job
     window: Window
     quantity: int  # base unit · seconds
