@@ -97,8 +97,11 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Keyed by the generator's source: a change to the data makes new blocks.
     import inspect
 
-    key = inspect.getsource(_fixture_data) + inspect.getsource(_series) + repr(
-        (GAP_LAST, GAP_NEXT, SHARE_A_UP, DIR_FIRST, DIR_LAST, DIR_UP))
+    key = (
+        inspect.getsource(_fixture_data)
+        + inspect.getsource(_series)
+        + repr((GAP_LAST, GAP_NEXT, SHARE_A_UP, DIR_FIRST, DIR_LAST, DIR_UP))
+    )
     tsdb = promblocks.cached_blocks(key, _fixture_data, work)
     with promblocks.running(tsdb) as url:
         yield url
@@ -128,25 +131,77 @@ def _request(session, rid: int, kind: str, instance: str, service: str, plan: st
 def audit_log(onboarded: str) -> None:
     """The requests above with their transitions, as the workflow writes them."""
     with session_scope() as s:
-        _request(s, 1, "create", "sicherung", "backup", "S",
-                 [("provisioning", "2026-09-30T19:50:00"), ("configuring", "2026-09-30T19:55:00"),
-                  ("active", "2026-09-30T20:00:00")], "40.00")
-        _request(s, 2, "create", "dateiablage", "fileshare", "S",
-                 [("provisioning", "2026-09-30T19:50:00"), ("active", "2026-09-30T20:00:00")],
-                 "50.00")
-        _request(s, 3, "create", "verzeichnis", "directory", "S",
-                 [("provisioning", "2026-10-03T08:00:00"), ("active", "2026-10-03T08:20:00")],
-                 "80.00")
-        _request(s, 4, "change", "dateiablage", "fileshare", "M",
-                 [("provisioning", "2026-10-10T12:00:00"), ("active", "2026-10-10T12:30:00")])
-        _request(s, 5, "change", "dateiablage", "fileshare", "S",
-                 [("provisioning", "2026-10-20T09:00:00"), ("failed", "2026-10-20T09:05:00")])
-        _request(s, 6, "decommission", "verzeichnis", "directory", "S",
-                 [("decommissioning", "2026-10-20T15:40:00"),
-                  ("decommissioned", "2026-10-20T15:45:00")])
-        _request(s, 7, "create", "webseite", "webhosting", "S",
-                 [("provisioning", "2026-10-28T08:50:00"), ("active", "2026-10-28T09:00:00")],
-                 "30.00")
+        _request(
+            s,
+            1,
+            "create",
+            "sicherung",
+            "backup",
+            "S",
+            [
+                ("provisioning", "2026-09-30T19:50:00"),
+                ("configuring", "2026-09-30T19:55:00"),
+                ("active", "2026-09-30T20:00:00"),
+            ],
+            "40.00",
+        )
+        _request(
+            s,
+            2,
+            "create",
+            "dateiablage",
+            "fileshare",
+            "S",
+            [("provisioning", "2026-09-30T19:50:00"), ("active", "2026-09-30T20:00:00")],
+            "50.00",
+        )
+        _request(
+            s,
+            3,
+            "create",
+            "verzeichnis",
+            "directory",
+            "S",
+            [("provisioning", "2026-10-03T08:00:00"), ("active", "2026-10-03T08:20:00")],
+            "80.00",
+        )
+        _request(
+            s,
+            4,
+            "change",
+            "dateiablage",
+            "fileshare",
+            "M",
+            [("provisioning", "2026-10-10T12:00:00"), ("active", "2026-10-10T12:30:00")],
+        )
+        _request(
+            s,
+            5,
+            "change",
+            "dateiablage",
+            "fileshare",
+            "S",
+            [("provisioning", "2026-10-20T09:00:00"), ("failed", "2026-10-20T09:05:00")],
+        )
+        _request(
+            s,
+            6,
+            "decommission",
+            "verzeichnis",
+            "directory",
+            "S",
+            [("decommissioning", "2026-10-20T15:40:00"), ("decommissioned", "2026-10-20T15:45:00")],
+        )
+        _request(
+            s,
+            7,
+            "create",
+            "webseite",
+            "webhosting",
+            "S",
+            [("provisioning", "2026-10-28T08:50:00"), ("active", "2026-10-28T09:00:00")],
+            "30.00",
+        )
         _request(s, 8, "create", "extra", "dns", "S",
                  [("provisioning", "2026-10-04T08:00:00"), ("failed", "2026-10-04T08:01:00")],
                  "20.00")  # fmt: skip
@@ -240,16 +295,21 @@ def test_october_by_hand(prometheus_url: str, audit_log: None) -> None:
     assert _row("dateiablage", "GiB-Monat", "2026-10-10T12:00:00", 2).quantity == 5 * GiB * 1800
     assert _row("dateiablage", "GiB-Monat", "2026-10-10T12:00:00", 4).quantity == 5 * GiB * 1800
     assert lines["dateiablage", "GiB-Monat", "S"]["quantity"] == str(
-        (Decimal(s_part) / month_s).quantize(Decimal("0.000001")))
+        (Decimal(s_part) / month_s).quantize(Decimal("0.000001"))
+    )
 
     # Accounts, time-weighted: 50 until 12 Oct 06:30:17, 80 after, over the billable time.
     # The first window (08:20, 09:00] is covered from 08:20:17 (99 %): 50 for all of it.
     t50 = (12 - 3) * 86400 - (8 * 3600 + 20 * 60) + (6 * 3600 + 30 * 60 + 17)  # 771,017 s
-    assert lines["verzeichnis", "Konto-Monat", "S"]["quantity_base"] == 50 * t50 + 80 * (
-        dir_s - t50) == 96_509_490
+    assert (
+        lines["verzeichnis", "Konto-Monat", "S"]["quantity_base"]
+        == 50 * t50 + 80 * (dir_s - t50)
+        == 96_509_490
+    )
     # The hour of the change, by hand: 50 from 06:00 to 06:30:17, 80 to 07:00.
     assert _row("verzeichnis", "Konto-Monat", "2026-10-12T06:00:00").quantity == (
-        50 * 1817 + 80 * 1783)
+        50 * 1817 + 80 * 1783
+    )
     assert _row("verzeichnis", "Konto-Monat", "2026-10-03T08:00:00").quantity == 50 * 2400
     assert _row("verzeichnis", "Konto-Monat", "2026-10-20T15:00:00").quantity == 80 * 2700
 
@@ -257,8 +317,7 @@ def test_october_by_hand(prometheus_url: str, audit_log: None) -> None:
     # dateiablage makes 5 Oct 10:00 a gap, billed at 09:00's 11 GiB. webseite's server never
     # reports its repository size either: its 86 hours are gaps of the backup too, billed at
     # the last complete hour (28 Oct 08:00, 10 GiB) - flagged, not silently short.
-    assert lines["sicherung", "GiB-Monat", "S"]["quantity_base"] == GiB * (
-        10 * month_s + 1 * dir_s)
+    assert lines["sicherung", "GiB-Monat", "S"]["quantity_base"] == GiB * (10 * month_s + 1 * dir_s)
     assert lines["sicherung", "GiB-Monat", "S"]["gap_hours"] == 1 + 86
     assert _row("sicherung", "GiB-Monat", "2026-10-05T10:00:00").quantity == 11 * GiB * 3600
     late = _row("sicherung", "GiB-Monat", "2026-10-30T10:00:00")
@@ -322,7 +381,9 @@ def test_provisional_then_final_is_a_correction(prometheus_url: str, audit_log: 
             LedgerRow.instance == "dateiablage", LedgerRow.unit == "Betriebsstunde",
             LedgerRow.hour_start == at("2026-10-31T22:00:00"))).all()  # fmt: skip
         assert [(r.status, r.quantity, r.corrects_id) for r in rows] == [
-            ("provisional", 1800, None), ("final", 3600, running.id)]
+            ("provisional", 1800, None),
+            ("final", 3600, running.id),
+        ]
     out = RUN.invoke(app, ["usage", "--month", "2026-10", "--format", "json"])
     line = _lines(json.loads(out.output))["dateiablage", "Betriebsstunde", "M"]
     assert (line["provisional_hours"], line["quantity_base"]) == (0, 2 * 3600)
@@ -415,5 +476,3 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(prometheus_url: str, audi
     out = RUN.invoke(app, ["usage", "--month", "2026-08"])
     assert out.exit_code == 3 and "no rows for 2026-08" in out.output
     assert RUN.invoke(app, ["usage", "--month", "2026-8"]).exit_code == 4
-
-

@@ -123,7 +123,8 @@ def test_berlin_months_and_iso_input() -> None:
     march = hours.month_range("2027-03")
     assert len(list(hours.hours(*march))) == 743
     assert hours.parse_instant("2026-10-25T02:30+01:00") == dt.datetime(
-        2026, 10, 25, 1, 30, tzinfo=dt.UTC)
+        2026, 10, 25, 1, 30, tzinfo=dt.UTC
+    )
     assert hours.parse_instant("2026-07-01") == dt.datetime(2026, 6, 30, 22, tzinfo=dt.UTC)
     assert hours.parse_instant("2026-07-01T12:00Z") == dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
     for bad in ("2026-13-01", "gestern", ""):

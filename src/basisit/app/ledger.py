@@ -311,7 +311,12 @@ def _backup_sources(
             continue
         if not service.resources.server:
             continue
-        found.setdefault(seg.instance, []).append((h.to_ms(seg.start), h.to_ms(seg.end or _FAR)))
+        spans = found.setdefault(seg.instance, [])
+        lo, hi = h.to_ms(seg.start), h.to_ms(seg.end or _FAR)
+        if spans and spans[-1][1] == lo:
+            spans[-1] = (spans[-1][0], hi)  # a plan change: still the same server
+        else:
+            spans.append((lo, hi))
     return {server: tuple(spans) for server, spans in found.items()}
 
 
@@ -472,7 +477,8 @@ def _write(
         session.add(run)
         session.flush()
         new: list[tuple[Any, ...]] = []
-        for d in drafts:
+        # In hour order, as the unique index runs: its pages are then filled one after another.
+        for d in sorted(drafts, key=lambda d: (d.hour_start, d.ags, d.instance, d.unit)):
             hour = db_time(d.hour_start)
             old = current.get((d.ags, d.instance, d.unit, hour, d.request_id))
             if old is not None and _unchanged(old, d):

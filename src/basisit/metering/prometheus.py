@@ -24,7 +24,8 @@ from basisit.metering.integrate import GroupHours, Sample, value
 URL_ENV = "BASISIT_PROMETHEUS_URL"
 DEFAULT_PORT = 9390
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
-TIMEOUT_S = 60.0
+# A month of a whole fleet is a heavy query on a busy host; a dead one fails at once.
+TIMEOUT_S = 300.0
 # query_range refuses more than 11,000 points per series; a longer import is cut into pieces.
 MAX_STEPS = 10_000
 HOUR_MS = 3_600_000

@@ -55,11 +55,10 @@ def upgrade() -> None:
         sa.Column("filled_from", sa.DateTime(timezone=True), nullable=True),
         sa.Column("corrects_id", sa.Integer(), sa.ForeignKey("ledger_rows.id"), nullable=True),
     )
-    op.create_index("ix_ledger_rows_hour", "ledger_rows", ["hour_start", "ags"])
     op.create_index(
         "uq_ledger_rows_final",
         "ledger_rows",
-        ["ags", "instance", "unit", "hour_start", "request_id"],
+        ["hour_start", "ags", "instance", "unit", "request_id"],
         unique=True,
         sqlite_where=sa.text("status = 'final'"),
         postgresql_where=sa.text("status = 'final'"),
