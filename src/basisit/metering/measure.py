@@ -186,7 +186,16 @@ class _Samples:
                 found = self._kommune_regular(job, w, i)
                 if found is not None:
                     return found
+        if not self._reported(job):
+            # Not a single sample in the whole range: nothing to read sample by sample.
+            # Complete only when nothing had to report (a backup without billable clients).
+            return _Found(0, 0, job.kommune_wide and not any(_source_spans(job, w).values()))
         return self._from_samples(job, w)
+
+    def _reported(self, job: Job) -> bool:
+        if job.kommune_wide:
+            return bool(self.servers_of.get(job.ags))
+        return (job.ags, job.instance) in self.groups
 
     def _kommune_regular(self, job: Job, w: Window, i: int) -> _Found | None:
         """A Kommune-wide metric's full hour from aggregates, when every client server that
