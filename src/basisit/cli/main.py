@@ -10,6 +10,7 @@ from basisit.cli import db as db_cli
 from basisit.cli import doctor as doctor_cli
 from basisit.cli import exporter as exporter_cli
 from basisit.cli import kommunen as kommunen_cli
+from basisit.cli import ledger as ledger_cli
 from basisit.cli import monitoring as monitoring_cli
 from basisit.cli import provision as provision_cli
 from basisit.cli import requests as requests_cli
@@ -31,6 +32,7 @@ doctor_cli.register(app)
 db_cli.register(app)
 exporter_cli.register(app)
 monitoring_cli.register(app)
+ledger_cli.register(app)
 # Further command groups register here, one line each.
 
 if __name__ == "__main__":

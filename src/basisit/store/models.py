@@ -6,7 +6,18 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -169,3 +180,75 @@ class Job(Base):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+# --- usage ledger (contract 3) ------------------------------------------------------------------
+# Append-only: rows are never updated or deleted; a correction is a new row naming the row it
+# corrects. Quantities are integers in base units (a Numeric would be a float in SQLite).
+
+
+class LedgerImport(Base):
+    """One `basisit ledger import`: its range and the rules it applied."""
+
+    __tablename__ = "ledger_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    # Final hours [range_start, range_end); provisional ones up to provisional_end.
+    range_start: Mapped[dt.datetime]
+    range_end: Mapped[dt.datetime]
+    provisional_end: Mapped[dt.datetime | None] = mapped_column(default=None)
+    prometheus_url: Mapped[str] = mapped_column(String(200))
+    prometheus_version: Mapped[str] = mapped_column(String(100))
+    queries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    hold_seconds: Mapped[int]
+    gap_rule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    boundary_rule: Mapped[str] = mapped_column(Text)
+    rows_written: Mapped[int] = mapped_column(default=0)
+
+
+class LedgerRow(Base):
+    """What one instance was billable for or used in one UTC hour under one request."""
+
+    __tablename__ = "ledger_rows"
+    __table_args__ = (
+        # At most one final row per key: a racing second import fails instead of doubling.
+        # Hour first, so it also serves every read by hours (the usage view, the import's
+        # comparison); a month of 58 Kommunen is 700,000 rows, and each further index costs
+        # the import measurably.
+        Index(
+            "uq_ledger_rows_final",
+            "hour_start", "ags", "instance", "unit", "request_id",
+            unique=True,
+            sqlite_where=text("status = 'final'"),
+            postgresql_where=text("status = 'final'"),
+        ),
+        # A row is corrected at most once.
+        Index(
+            "uq_ledger_rows_corrects", "corrects_id", unique=True,
+            sqlite_where=text("corrects_id IS NOT NULL"),
+            postgresql_where=text("corrects_id IS NOT NULL"),
+        ),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("ledger_imports.id"))
+    ags: Mapped[str] = mapped_column(String(8))
+    instance: Mapped[str] = mapped_column(String(32))
+    catalog_service: Mapped[str] = mapped_column(String(50))
+    plan: Mapped[str] = mapped_column(String(50))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    unit: Mapped[str] = mapped_column(String(50))  # the catalog's: Betriebsstunde, GiB-Monat...
+    metric: Mapped[str | None] = mapped_column(String(100), default=None)
+    base_unit: Mapped[str] = mapped_column(String(16))  # s | byte_s | count_s | count
+    hour_start: Mapped[dt.datetime]
+    seconds: Mapped[int]  # billable seconds of the hour under this request
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    amount_cent: Mapped[int | None] = mapped_column(BigInteger, default=None)  # one-time fee
+    status: Mapped[str] = mapped_column(String(16))  # final | provisional
+    quality: Mapped[str] = mapped_column(String(16))  # exact | measured | gap | no_measurement
+    covered_seconds: Mapped[int | None] = mapped_column(default=None)
+    filled_from: Mapped[dt.datetime | None] = mapped_column(default=None)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_rows.id"), default=None)

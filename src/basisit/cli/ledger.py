@@ -1,0 +1,135 @@
+"""basisit ledger import / basisit usage: the usage ledger (contract 3).
+
+Progress goes to stderr; results (tables, CSV, JSON) to stdout. Quantities are shown in the
+catalog's units with German number formats (1.234,5678), as finance reads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from decimal import Decimal
+from enum import StrEnum
+
+import typer
+
+from basisit.app import ledger, usage
+from basisit.cli.common import ACTOR_OPTION, console, err_console, group
+from basisit.cli.render import Table, esc
+from basisit.contracts import usage as contract
+from basisit.metering import hours as h
+from basisit.metering import prometheus, units
+
+app = group("The usage ledger: billable hours and measured usage per instance and UTC hour.")
+
+
+class UsageFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command("import")
+def import_cmd(
+    start: str | None = typer.Option(
+        None, "--from", help="ISO 8601, Berlin time without an offset (default: the last import)"
+    ),
+    end: str | None = typer.Option(
+        None, "--to", help="ISO 8601 (default: the last hour that ended 5 minutes ago)"
+    ),
+    provisional: bool = typer.Option(
+        False, "--provisional", help="Also the running hour, marked provisional"
+    ),
+    url: str | None = typer.Option(
+        None,
+        "--prometheus",
+        help=f"Prometheus base URL (default ${prometheus.URL_ENV} or {prometheus.DEFAULT_URL})",
+    ),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Import the hours since the last import (or --from/--to) in one transaction."""
+    result = ledger.import_usage(
+        start=start,
+        end=end,
+        provisional=provisional,
+        prometheus_url=url,
+        actor=actor,
+        progress=lambda text: err_console.print(f"[dim]{esc(text)}[/]", highlight=False),
+    )
+    span = f"{h.iso(result.range_start)} to {h.iso(result.range_end)}"
+    if result.provisional_end is not None:
+        span += f", provisional to {h.iso(result.provisional_end)}"
+    console.print(
+        f"import {result.import_id}: {span} (Prometheus {esc(result.prometheus_version)}): "
+        f"{result.rows_written} rows written ({result.corrections} corrections), "
+        f"{result.rows_unchanged} already there; {result.gap_rows} gap rows, "
+        f"{result.no_measurement_rows} without a measurement yet",
+        highlight=False,
+    )
+
+
+_COLUMNS = ("AGS", "Kommune", "Instanz", "Dienst", "Tarif", "Einheit", "Menge", "Stunden",
+            "Lücken", "ohne Messung", "vorläufig", "Betrag")  # fmt: skip
+
+
+def _rows(doc: contract.Usage) -> list[list[str]]:
+    out = []
+    for kommune in doc["kommunen"]:
+        for inst in kommune["instances"]:
+            for line in inst["lines"]:
+                places = units.places_for(line["unit"])
+                amount = line["amount_cent"]
+                out.append([
+                    kommune["ags"], kommune["name"] or "", inst["instance"],
+                    inst["catalog_service"], line["plan"], line["unit"],
+                    units.german(Decimal(line["quantity"]), places), str(line["hours"]),
+                    str(line["gap_hours"]), str(line["no_measurement_hours"]),
+                    str(line["provisional_hours"]),
+                    "" if amount is None else units.german(Decimal(amount) / 100, 2) + " €",
+                ])  # fmt: skip
+    return out
+
+
+def usage_cmd(
+    month: str = typer.Option(..., "--month", help="YYYY-MM, a Berlin calendar month"),
+    ags: list[str] | None = typer.Option(None, "--ags", help="Only this Kommune (repeatable)"),
+    fmt: UsageFormat = typer.Option(UsageFormat.table, "--format"),
+) -> None:
+    """A month's quantities per Kommune and instance in the catalog's units (contract 3)."""
+    doc = usage.month_usage(month, ags)
+    if fmt is UsageFormat.json:
+        sys.stdout.write(contract.dumps(doc))
+        return
+    rows = _rows(doc)
+    if fmt is UsageFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";", lineterminator="\n")
+        writer.writerow(_COLUMNS)
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    period = doc["period"]
+    table = Table(
+        title=f"Nutzung {doc['month']} ({period['hours']} Stunden, Europe/Berlin)",
+        show_lines=False,
+    )
+    for name in _COLUMNS:
+        right = name in ("Menge", "Stunden", "Lücken", "ohne Messung", "vorläufig", "Betrag")
+        table.add_column(name, justify="right" if right else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    flagged = sum(int(r[8]) + int(r[9]) + int(r[10]) for r in rows)
+    if flagged:
+        console.print(
+            "Lücken: Stunden mit weniger als 90 % Messabdeckung, berechnet mit dem Mittel der "
+            "letzten vollständigen Stunde davor (sonst der ersten danach); ohne Messung: mit 0 "
+            "berechnet; vorläufig: laufende Stunde, wird durch den nächsten Import ersetzt.",
+            highlight=False,
+        )
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="ledger")
+    root.command("usage")(usage_cmd)
