@@ -34,7 +34,7 @@ PROGRAMS = {
     "git": "scripts/cold-check.sh",
     "pgrep": "scripts/build-pulumi.sh",
     "prometheus": "basisit monitoring up",
-    "promtool": "scripts/test.sh: check config, check rules, test rules; the ledger tests' TSDB blocks",
+    "promtool": "scripts/test.sh (check and test rules), the ledger tests' TSDB blocks",
     "prometheus-node-exporter": "bench/exporter_vs_node_exporter.py",
 }
 
