@@ -116,6 +116,10 @@ sys.exit(0 if targets and all(t["health"] == "up" for t in targets) else 1)' && 
 done
 basisit monitoring status
 
+step "Usage ledger: this hour so far (provisional), and the month per Kommune and instance"
+basisit ledger import --provisional
+basisit usage --month "$(TZ=Europe/Berlin date +%Y-%m)"
+
 step "Where things stand"
 basisit status
 basisit request list

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -454,6 +455,24 @@ def test_the_alerts_are_quiet(prometheus: str) -> None:
     wait_for(prometheus, f'ags_catalog_service:basisit_usage_bytes:sum{{ags="{AGS}"}}', bool,
              "the recording rules evaluated")  # fmt: skip
     assert promql(prometheus, "ALERTS") == []
+
+
+def test_the_ledger_imports_the_minutes_it_ran(prometheus: str) -> None:
+    """A provisional import of the running hour: the share's measured usage is in the month."""
+    run = cli("ledger", "import", "--provisional", "--prometheus", prometheus)
+    assert run.returncode == 0, run.stdout + run.stderr
+    month = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m")
+    usage = cli("usage", "--month", month, "--ags", AGS, "--format", "json")
+    assert usage.returncode == 0, usage.stderr
+    (kommune,) = json.loads(usage.stdout)["kommunen"]
+    lines = {
+        (inst["instance"], line["metric"]): line
+        for inst in kommune["instances"]
+        for line in inst["lines"]
+    }
+    share = lines[("dateiablage", "basisit_fileshare_used_bytes")]
+    assert int(share["quantity_base"]) > 0 and share["provisional_hours"] >= 1
+    assert int(lines[("datenbank", "basisit_database_size_bytes")]["quantity_base"]) > 0
 
 
 def test_nothing_secret_in_the_data_dir_or_run_records(data_dir: Path) -> None:

@@ -219,7 +219,8 @@ def test_up_status_down_and_what_prometheus_collects(tholey, ports, data_dir):
     first = _up(ports)
     assert first.exit_code == 0, first.output
     assert "started" in first.output
-    assert _pids(data_dir) == ["exporter.pid", "prometheus.pid"]
+    # The hourly ledger import runs beside them, also until `down`.
+    assert _pids(data_dir) == ["exporter.pid", "ledger.pid", "prometheus.pid"]
     url = f"http://127.0.0.1:{ports['prometheus']}"
 
     # Every server through the file_sd file deploy keeps, and the exporter, are scraped.
@@ -240,12 +241,12 @@ def test_up_status_down_and_what_prometheus_collects(tholey, ports, data_dir):
 
     again = _up(ports)
     assert again.exit_code == 0, again.output
-    assert again.output.count("already running") == 2
+    assert again.output.count("already running") == 3  # exporter, Prometheus, hourly import
 
     status = CliRunner().invoke(app, ["monitoring", "status", "--format", "json"])
     assert status.exit_code == 0, status.output
     report = json.loads(status.output)
-    assert [c["state"] for c in report["components"]] == ["running", "running"]
+    assert [c["state"] for c in report["components"]] == ["running"] * 3
     health = {(t["job"], t["server"]): t["health"] for t in report["targets"]}
     assert health[("node", "dateiablage")] == "up"
     assert health[("basisit-exporter", "")] == "up"
@@ -254,7 +255,7 @@ def test_up_status_down_and_what_prometheus_collects(tholey, ports, data_dir):
 
     down = CliRunner().invoke(app, ["monitoring", "down"])
     assert down.exit_code == 0, down.output
-    assert down.output.count("stopped now") == 2
+    assert down.output.count("stopped now") == 3
     assert _pids(data_dir) == []
     assert _free(ports["prometheus"]) and _free(ports["exporter"])
 

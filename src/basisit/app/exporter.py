@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from basisit import kommunen, paths
+from basisit.app import ledger
 from basisit.catalog import load_catalog
 from basisit.catalog.models import Catalog
 from basisit.contracts.desired_state import DesiredState
@@ -75,6 +76,15 @@ def _stat(path: Path) -> tuple[str, int, int]:
     return (path.name, st.st_mtime_ns, st.st_size)
 
 
+def _last_import() -> float | None:
+    """basisit_ledger_last_import_timestamp_seconds: when the newest ledger import committed."""
+    try:
+        finished = ledger.last_import_finished_at()
+    except BasisItError:
+        return None  # the database fault is reported by the gathering itself
+    return finished.timestamp() if finished is not None else None
+
+
 class Gatherer:
     """The exporter's `fingerprint` and `gather` callbacks over one data directory."""
 
@@ -102,7 +112,7 @@ class Gatherer:
         except BasisItError as exc:
             # Unchanged while the fault lasts: one rebuild that reports it, not one a scrape.
             database = ("unavailable", str(exc))
-        return (stats, database)
+        return (stats, database, _last_import())
 
     def gather(self) -> exporter.Inputs:
         documents, sources = exporter.read_outputs()
@@ -117,6 +127,7 @@ class Gatherer:
             a: d for a, d in self._last_outputs.items() if sources.get(f"outputs/{a}.json")
         }
         inputs = exporter.Inputs(outputs=documents, sources=sources)
+        inputs.ledger_last_import = _last_import()
         try:
             catalog = load_catalog()
             inputs.sources[CATALOG] = None

@@ -52,6 +52,17 @@ def _exporter() -> Managed:
     return Managed("exporter", _folder(), marker=f"--data-dir={paths.data_dir()}")
 
 
+def _ledger() -> Managed:
+    return Managed("ledger", _folder(), marker=f"hourly --data-dir={paths.data_dir()}")
+
+
+def ledger_command() -> list[str]:
+    return [
+        sys.executable, "-m", "basisit.cli.main", "ledger", "hourly",
+        f"--data-dir={paths.data_dir()}",
+    ]  # fmt: skip
+
+
 def exporter_command(settings: prometheus.Settings) -> list[str]:
     return [
         sys.executable, "-m", "basisit.cli.main", "exporter",
@@ -118,6 +129,15 @@ def _saved_settings() -> prometheus.Settings | None:
         return None
 
 
+def prometheus_url() -> str:
+    """The suite's Prometheus for readers such as the ledger: BASISIT_PROMETHEUS_URL, else the
+    one `up` started for this data dir (its saved settings), else the default settings'."""
+    explicit = os.environ.get("BASISIT_PROMETHEUS_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    return (_saved_settings() or prometheus.Settings.from_env()).url
+
+
 def write_config(settings: prometheus.Settings, path: Path | None = None) -> tuple[Path, bool]:
     """Render the configuration into `path` (default <data>/monitoring/prometheus.yml);
     True when its content changed."""
@@ -155,7 +175,7 @@ def up(settings: prometheus.Settings, *, holder: Callable[[int], str] | None = N
     configuration reloaded when it changed). `holder(port)` describes who holds a taken
     port (e.g. " (by nc (pid 42))") for the error."""
     folder = _folder()
-    prom, expo = _prometheus(), _exporter()
+    prom, expo, ledger_runner = _prometheus(), _exporter(), _ledger()
     running = {"prometheus": prom.pid(), "exporter": expo.pid()}
     saved = _saved_settings()
     notes = []
@@ -200,6 +220,9 @@ def up(settings: prometheus.Settings, *, holder: Callable[[int], str] | None = N
             running["prometheus"] = pid
         elif changed:
             prom.reload()
+        if ledger_runner.pid() is None:
+            ledger_runner.start(ledger_command(), env=env)
+            started.append(ledger_runner)
     except (StartFailed, BasisItError, OSError):
         for component in reversed(started):
             component.stop()
@@ -213,6 +236,8 @@ def up(settings: prometheus.Settings, *, holder: Callable[[int], str] | None = N
         if managed is prom and managed.name not in names and changed:
             state = "already running, configuration reloaded"
         report.components.append(_component(managed, running[managed.name], address, state))
+    state = "started" if ledger_runner.name in names else "already running"
+    report.components.append(_component(ledger_runner, ledger_runner.pid(), "hourly import", state))
     return report
 
 
@@ -222,6 +247,7 @@ def down() -> Report:
     report.url = saved.url
     # Prometheus first: it would only report the exporter as down in between.
     for managed, address in (
+        (_ledger(), "hourly import"),
         (_prometheus(), saved.prometheus_address),
         (_exporter(), saved.exporter_address),
     ):
@@ -239,6 +265,7 @@ def status() -> Report:
     for managed, address in (
         (_exporter(), saved.exporter_address),
         (_prometheus(), saved.prometheus_address),
+        (_ledger(), "hourly import"),
     ):
         pid = managed.pid()
         state = "running" if pid else "stopped"

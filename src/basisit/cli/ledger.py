@@ -9,15 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import sys
+import time
 from decimal import Decimal
 from enum import StrEnum
 
 import typer
 
-from basisit.app import ledger, usage
+from basisit.app import ledger, monitoring, usage
 from basisit.cli.common import ACTOR_OPTION, console, err_console, group
 from basisit.cli.render import Table, esc
 from basisit.contracts import usage as contract
+from basisit.errors import BasisItError
 from basisit.metering import hours as h
 from basisit.metering import prometheus, units
 
@@ -44,7 +46,8 @@ def import_cmd(
     url: str | None = typer.Option(
         None,
         "--prometheus",
-        help=f"Prometheus base URL (default ${prometheus.URL_ENV} or {prometheus.DEFAULT_URL})",
+        help=f"Prometheus base URL (default ${prometheus.URL_ENV}, else the one "
+        "`basisit monitoring up` runs for this data dir)",
     ),
     actor: str | None = ACTOR_OPTION,
 ) -> None:
@@ -53,7 +56,7 @@ def import_cmd(
         start=start,
         end=end,
         provisional=provisional,
-        prometheus_url=url,
+        prometheus_url=url or monitoring.prometheus_url(),
         actor=actor,
         progress=lambda text: err_console.print(f"[dim]{esc(text)}[/]", highlight=False),
     )
@@ -67,6 +70,28 @@ def import_cmd(
         f"{result.no_measurement_rows} without a measurement yet",
         highlight=False,
     )
+
+
+@app.command("hourly", hidden=True)
+def hourly_cmd(
+    data_dir: str = typer.Option(..., "--data-dir", help="marks the process as this data dir's"),
+    rounds: int = typer.Option(0, "--rounds", min=0, help="stop after N imports (0: never)"),
+) -> None:
+    """What `basisit monitoring up` runs beside Prometheus: an import 6 minutes past every
+    hour (the hour then ended at least 5 minutes ago), until `basisit monitoring down` stops it.
+    A failed import is logged and retried at the next hour; the overdue alert watches it."""
+    done = 0
+    while rounds == 0 or done < rounds:
+        # First at the next hour: an import right at `up` would race the operator's own.
+        time.sleep(3600 - time.time() % 3600 + 360)
+        try:
+            result = ledger.import_usage(prometheus_url=monitoring.prometheus_url(), actor="ledger")
+            err_console.print(
+                f"import {result.import_id}: {result.rows_written} rows", highlight=False
+            )
+        except BasisItError as exc:
+            err_console.print(f"import failed: {esc(exc)}", highlight=False)
+        done += 1
 
 
 _COLUMNS = ("AGS", "Kommune", "Instanz", "Dienst", "Tarif", "Einheit", "Menge", "Stunden",
