@@ -124,10 +124,12 @@ def measure(jobs: list[Job], client: Client, progress: Progress | None = None) -
 
     def fetch(item: tuple[str, list[Job]]) -> _Samples:
         metric, metric_jobs = item
-        ends = [w.hour for j in metric_jobs for w in j.windows]
-        full = [w.hour for j in metric_jobs for w in j.windows if not w.provisional]
-        first = to_ms(min(ends))
-        last = to_ms(max(full)) + HOUR_MS if full else first
+        hours = [w.hour for j in metric_jobs for w in j.windows]
+        first = to_ms(min(hours))
+        # Through the end of the last hour, the running (provisional) one included: its
+        # aggregates at that future end tell which servers reported; without them an import
+        # of only the running hour found no server and billed "noch keine Messung".
+        last = to_ms(max(hours)) + HOUR_MS
         groups = client.hour_groups(metric, first, last)
         return _Samples(client, metric, groups, _grids(client, metric, groups), first)
 
