@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from catalog_copy import catalog_copy, edit
 from typer.testing import CliRunner
 
 from basisit import paths
@@ -172,18 +173,6 @@ def test_prices_are_shown_with_cents(catalog):
     assert "15.00" in shown.output and "0.03 EUR/GiB-Monat" in shown.output
 
 
-def _catalog_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "catalog"
-    shutil.copytree(paths.catalog_dir(), target)
-    return target
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def test_a_flavor_without_resources_is_refused():
     with pytest.raises(ValueError, match="has no vCPU and no RAM and no root disk"):
         Flavor.parse("SCS-0V-0-0s")
@@ -192,9 +181,9 @@ def test_a_flavor_without_resources_is_refused():
 
 
 def test_plans_may_use_only_the_flavors_the_platform_offers(tmp_path: Path):
-    target = _catalog_copy(tmp_path)
-    _edit(target / "dns.yaml", "flavor: SCS-1V-2-10s", "flavor: SCS-0V-0-0s")
-    _edit(target / "mail.yaml", "flavor: SCS-1V-2-10s", "flavor: SCS-3V-6-30s")
+    target = catalog_copy(tmp_path)
+    edit(target / "dns.yaml", "flavor: SCS-1V-2-10s", "flavor: SCS-0V-0-0s")
+    edit(target / "mail.yaml", "flavor: SCS-1V-2-10s", "flavor: SCS-3V-6-30s")
     text = "\n".join(validate_catalog(target))
     assert "dns.yaml: plans.0.flavor: 'SCS-0V-0-0s' has no vCPU and no RAM and no root disk" in text
     assert (
@@ -206,8 +195,8 @@ def test_plans_may_use_only_the_flavors_the_platform_offers(tmp_path: Path):
 
 
 def test_the_settings_flavors_must_be_real_servers(tmp_path: Path):
-    target = _catalog_copy(tmp_path)
-    _edit(target / "catalog.yaml", "  - SCS-8V-16-100s\n", "  - SCS-8V-16-100s\n  - SCS-0V-1-10s\n")
+    target = catalog_copy(tmp_path)
+    edit(target / "catalog.yaml", "  - SCS-8V-16-100s\n", "  - SCS-8V-16-100s\n  - SCS-0V-1-10s\n")
     assert "catalog.yaml: flavors.4: 'SCS-0V-1-10s' has no vCPU" in "\n".join(
         validate_catalog(target)
     )
@@ -216,7 +205,7 @@ def test_the_settings_flavors_must_be_real_servers(tmp_path: Path):
 def test_a_file_that_does_not_load_is_the_cause_and_its_dependents_are_consequences(
     tmp_path: Path,
 ):
-    target = _catalog_copy(tmp_path)
+    target = catalog_copy(tmp_path)
     (target / "dns.yaml").write_text("id: dns\nname: [unclosed\n", encoding="utf-8")
     problems = validate_catalog(target)
     causes = [p for p in problems if "a consequence of" not in p]
@@ -232,7 +221,7 @@ def test_a_file_that_does_not_load_is_the_cause_and_its_dependents_are_consequen
 
 
 def test_a_broken_backup_service_is_one_cause(tmp_path: Path):
-    target = _catalog_copy(tmp_path)
+    target = catalog_copy(tmp_path)
     (target / "backup.yaml").write_text("id: backup\n", encoding="utf-8")
     problems = validate_catalog(target)
     causes = [p for p in problems if "a consequence of" not in p]

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from catalog_copy import catalog_copy, edit
 from typer.testing import CliRunner
 
 from basisit import paths
@@ -29,18 +30,6 @@ def _roles_copy(tmp_path: Path) -> Path:
             (target / role.name / "meta").mkdir()
             shutil.copy(role / METRICS_FILE, target / role.name / METRICS_FILE)
     return target
-
-
-def _catalog_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "catalog"
-    shutil.copytree(paths.catalog_dir(), target)
-    return target
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def _drop_metric(roles: Path, role: str, metric: str) -> None:
@@ -78,8 +67,8 @@ def test_a_billed_metric_no_role_writes_is_refused_naming_file_service_plan_and_
 
 
 def test_cli_validate_refuses_a_metric_no_role_writes(tmp_path: Path):
-    target = _catalog_copy(tmp_path)
-    _edit(
+    target = catalog_copy(tmp_path)
+    edit(
         target / "directory.yaml",
         "metric: basisit_directory_accounts",
         "metric: basisit_directory_entries",
@@ -90,8 +79,8 @@ def test_cli_validate_refuses_a_metric_no_role_writes(tmp_path: Path):
 
 
 def test_a_metric_of_another_services_role_does_not_count(tmp_path: Path):
-    target = _catalog_copy(tmp_path)
-    _edit(
+    target = catalog_copy(tmp_path)
+    edit(
         target / "database.yaml",
         "metric: basisit_database_size_bytes",
         "metric: basisit_fileshare_used_bytes",
@@ -117,8 +106,8 @@ def test_roles_on_dependencies_count_for_the_service(tmp_path: Path):
 def test_a_broken_declaration_is_reported_with_its_file(tmp_path: Path):
     roles = _roles_copy(tmp_path)
     file = roles / "samba" / METRICS_FILE
-    _edit(file, "    type: gauge\n", "    type: summary\n")
-    _edit(file, "labels: [share]", "labels: [share, ags]")
+    edit(file, "    type: gauge\n", "    type: summary\n")
+    edit(file, "labels: [share]", "labels: [share, ags]")
     (roles / "mail" / METRICS_FILE).write_text("metrics: [unclosed\n", encoding="utf-8")
     problems = "\n".join(validate_catalog(paths.catalog_dir(), roles))
     assert "roles/samba/meta/metrics.yml: metrics.0.type: Input should be 'gauge' or 'counter'" in (
@@ -131,7 +120,7 @@ def test_a_broken_declaration_is_reported_with_its_file(tmp_path: Path):
 
 def test_a_label_the_scrape_adds_is_refused(tmp_path: Path):
     roles = _roles_copy(tmp_path)
-    _edit(roles / "samba" / METRICS_FILE, "labels: [share]", "labels: [share, server]")
+    edit(roles / "samba" / METRICS_FILE, "labels: [share]", "labels: [share, server]")
     assert validate_catalog(paths.catalog_dir(), roles) == [
         "roles/samba/meta/metrics.yml: metrics.0.labels: server are added by the scrape; a "
         "textfile metric carries only its own labels"
