@@ -349,6 +349,8 @@ def test_import_twice_changes_nothing(prometheus_url: str, audit_log: None, data
     rows = _rows()
     again = _import(prometheus_url)
     assert (again.rows_written, again.rows_unchanged) == (0, first.rows_written)
+    # Final hours are never replaced, so the second import does not even ask Prometheus.
+    assert first.queries > 0 and again.queries == 0
     assert _rows() == rows
     with session_scope() as s:
         runs = s.scalars(select(LedgerImport).order_by(LedgerImport.id)).all()
