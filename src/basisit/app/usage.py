@@ -43,6 +43,7 @@ def month_usage(month: str, ags: list[str] | None = None) -> usage.Usage:
     wanted = {kommunen.get(a).ags for a in ags} if ags else None
     month_s = int((end - start).total_seconds())
     lines: dict[tuple[str, str, str], dict[tuple[str, str], _Line]] = {}
+    billable: dict[str, dict[dt.datetime, int]] = {}  # per Kommune and hour: the longest
     with session_scope() as session:
         for row in iter_rows(session, start, end):
             if wanted is not None and row.ags not in wanted:
@@ -52,6 +53,9 @@ def month_usage(month: str, ags: list[str] | None = None) -> usage.Usage:
                 (row.unit, row.plan), _Line(row.unit, row.plan, row.metric, row.base_unit)
             )
             hour = h.utc(row.hour_start)
+            if row.unit == units.BETRIEBSSTUNDE:
+                per_hour = billable.setdefault(row.ags, {})
+                per_hour[hour] = max(per_hour.get(hour, 0), row.quantity)
             line.quantity += row.quantity
             line.hours.add(hour)
             line.request_ids.add(row.request_id)
@@ -85,7 +89,12 @@ def month_usage(month: str, ags: list[str] | None = None) -> usage.Usage:
     for (ags_, instance, service), per in sorted(lines.items()):
         kommune = by_ags.get(ags_)
         if kommune is None:
-            kommune = {"ags": ags_, "name": _name(ags_), "instances": []}
+            kommune = {
+                "ags": ags_,
+                "name": _name(ags_),
+                "billable_seconds": sum(billable.get(ags_, {}).values()),
+                "instances": [],
+            }
             by_ags[ags_] = kommune
             doc["kommunen"].append(kommune)
         ordered = sorted(per.values(), key=lambda ln: (_UNIT_ORDER.get(ln.unit, 1), ln.unit,

@@ -20,6 +20,8 @@ from basisit.errors import ValidationFailed
 from basisit.schutzbedarf import rank
 
 SETTINGS_FILE = "catalog.yaml"
+# Billing settings (overhead, allocation key): their own schema, read by basisit.billing.
+BILLING_FILE = "billing.yaml"
 SCHEMA_FILE = "schema.json"
 
 
@@ -76,7 +78,7 @@ def _load_services(
 
     services: dict[str, Service] = {}
     for file in sorted(directory.glob("*.yaml")):
-        if file.name == SETTINGS_FILE:
+        if file.name in (SETTINGS_FILE, BILLING_FILE):
             continue
         known = len(problems)
         raw = _read_yaml(file, problems)

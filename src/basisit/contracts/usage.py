@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from basisit.contracts import schema as _schema
 from basisit.errors import BasisItError, ValidationFailed
@@ -49,6 +49,9 @@ class Instance(TypedDict):
 class Kommune(TypedDict):
     ags: str
     name: str | None
+    # Seconds with at least one billable instance: per hour the longest instance's (the
+    # ledger keeps seconds per hour, not where in the hour they lie).
+    billable_seconds: NotRequired[int]
     instances: list[Instance]
 
 

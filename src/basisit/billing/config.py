@@ -1,0 +1,106 @@
+"""catalog/billing.yaml: the shared overhead and the allocation key, versioned by month."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from basisit import paths
+from basisit.errors import ValidationFailed
+
+FILE = "billing.yaml"
+SCHEMA_FILE = "billing.schema.json"
+METHODS = ("default", "equal", "usage")
+
+
+@dataclass(frozen=True)
+class Overhead:
+    valid_from: dt.date
+    yearly_cent: int
+
+
+@dataclass(frozen=True)
+class Key:
+    valid_from: dt.date
+    method: str
+    sockel_share: Fraction = Fraction(1, 5)
+    kreis_inhabitants_fraction: Fraction = Fraction(1, 2)
+
+
+@dataclass(frozen=True)
+class BillingConfig:
+    overhead: tuple[Overhead, ...]
+    key: tuple[Key, ...]
+
+    def overhead_on(self, day: dt.date) -> Overhead | None:
+        valid = [o for o in self.overhead if o.valid_from <= day]
+        return max(valid, key=lambda o: o.valid_from) if valid else None
+
+    def key_on(self, day: dt.date) -> Key | None:
+        valid = [k for k in self.key if k.valid_from <= day]
+        return max(valid, key=lambda k: k.valid_from) if valid else None
+
+
+def _exact(value: Any) -> Decimal:
+    # YAML gives floats; their shortest text is what the file says (0.2, not 0.2000000000001).
+    return Decimal(str(value))
+
+
+def parse(document: Any, source: str) -> BillingConfig:
+    """The settings of a parsed billing.yaml; ValidationFailed naming every problem."""
+    schema = json.loads((paths.catalog_dir() / SCHEMA_FILE).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [
+        f"{source}: {'.'.join(str(p) for p in err.absolute_path) or '(top level)'}: {err.message}"
+        for err in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    ]
+    if problems:
+        raise ValidationFailed("; ".join(problems))
+    for section in ("overhead", "key"):
+        days = [item["valid_from"] for item in document[section]]
+        if len(set(days)) != len(days):
+            raise ValidationFailed(f"{source}: {section}: two versions valid from the same month")
+    overhead = tuple(
+        Overhead(dt.date.fromisoformat(o["valid_from"]), int(_exact(o["yearly_eur"]) * 100))
+        for o in document["overhead"]
+    )
+    keys = []
+    for k in document["key"]:
+        keys.append(
+            Key(
+                dt.date.fromisoformat(k["valid_from"]),
+                k["method"],
+                Fraction(_exact(k.get("sockel_share", "0.2"))),
+                Fraction(_exact(k.get("kreis_inhabitants_fraction", "0.5"))),
+            )
+        )
+    return BillingConfig(overhead, tuple(keys))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def load(file: Path | None = None) -> BillingConfig:
+    path = file or paths.catalog_dir() / FILE
+    try:
+        document = _plain(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ValidationFailed(f"{path}: cannot read the billing settings: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValidationFailed(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    return parse(document, path.name)
