@@ -97,7 +97,10 @@ def october() -> dict[str, Any]:
 def priced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     catalog = catalog_copy(tmp_path)
     # The S plan's 2026 price stays for September; from October a new one, with 10 GiB included.
-    edit(catalog / "fileshare.yaml", "price_eur: 0.05, estimate_parameter: quota_gib}\n", """\
+    edit(
+        catalog / "fileshare.yaml",
+        "price_eur: 0.05, estimate_parameter: quota_gib}\n",
+        """\
 price_eur: 0.05, estimate_parameter: quota_gib}
       - valid_from: "2026-10-01"
         monthly_eur: 22.00
@@ -108,7 +111,8 @@ price_eur: 0.05, estimate_parameter: quota_gib}
             price_eur: 0.05
             included: 10
             estimate_parameter: quota_gib
-""")
+""",
+    )
     edit(catalog / "billing.yaml", "yearly_eur: 36000.00", "yearly_eur: 1000.01")
     monkeypatch.setenv("BASISIT_CATALOG_DIR", str(catalog))
     return catalog
