@@ -8,6 +8,10 @@ running month is billed provisionally ("vorläufig"); a later month is refused.
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from basisit import kommunen
 from basisit.app.usage import month_usage
@@ -17,6 +21,8 @@ from basisit.billing.model import MonthBill
 from basisit.catalog import load_catalog
 from basisit.errors import NotFound, ValidationFailed
 from basisit.metering import hours as h
+from basisit.reports import csv_report
+from basisit.reports.german import Report
 from basisit.store.db import session_scope
 from basisit.store.models import Onboarding
 
@@ -47,3 +53,64 @@ def leitweg_ids() -> dict[str, str]:
     """The Leitweg-ID (e-invoice routing ID) of every onboarded Kommune, by AGS."""
     with session_scope() as session:
         return {o.ags: o.leitweg_id for o in session.query(Onboarding).all()}
+
+
+# Each format: its renderer and the suffix its file gets when -o names a directory. The
+# renderers write to a temporary file beside the target and rename it: no partial file.
+FORMATS: dict[str, str] = {"csv": ".csv"}
+
+
+@dataclass(frozen=True)
+class Written:
+    paths: tuple[Path, ...]
+    bill: MonthBill
+
+
+def _renderer(fmt: str) -> Callable[[Report, Path], object]:
+    if fmt == "csv":
+        return csv_report.render
+    raise ValidationFailed(f"report format {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+def _target(output: Path, fmt: str, month: str, ags: str | None) -> Path:
+    if output.is_dir():
+        name = f"basisit-{month}-{ags or 'alle'}{FORMATS[fmt]}"
+        output = output / name
+    parent = output.parent
+    if not parent.is_dir():
+        raise ValidationFailed(f"cannot write {output}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValidationFailed(f"cannot write {output}: the directory {parent} is not writable")
+    return output
+
+
+def write_report(
+    month: str,
+    fmt: str,
+    output: Path,
+    ags: str | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> Written:
+    """The month's report (the overall one, or one Kommune's) in `fmt` at `output` (a file,
+    or a directory to put it in). Every bad input fails before anything is written."""
+    if fmt not in FORMATS:
+        raise ValidationFailed(f"report format {fmt!r} is not one of {', '.join(FORMATS)}")
+    render = _renderer(fmt)
+    bill = month_bill(month, ags, now=now)
+    target = _target(output, fmt, bill.month, ags and kommunen.get(ags).ags)
+    report = Report(bill=bill, ags=ags and kommunen.get(ags).ags, leitweg=leitweg_ids(),
+                    previous=_previous(bill.month, now))  # fmt: skip
+    got = render(report, target)
+    paths = tuple(got) if isinstance(got, list | tuple) else (target,)
+    return Written(paths=paths, bill=bill)
+
+
+def _previous(month: str, now: dt.datetime | None) -> MonthBill | None:
+    """The month before, for the month-over-month chart, when the ledger has it."""
+    year, mon = (int(p) for p in month.split("-"))
+    before = f"{year - (mon == 1)}-{(mon - 2) % 12 + 1:02d}"
+    try:
+        return month_bill(before, now=now)
+    except NotFound:
+        return None

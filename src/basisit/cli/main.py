@@ -13,6 +13,7 @@ from basisit.cli import kommunen as kommunen_cli
 from basisit.cli import ledger as ledger_cli
 from basisit.cli import monitoring as monitoring_cli
 from basisit.cli import provision as provision_cli
+from basisit.cli import report as report_cli
 from basisit.cli import requests as requests_cli
 from basisit.cli.common import ErrorHandlingGroup
 
@@ -33,6 +34,7 @@ db_cli.register(app)
 exporter_cli.register(app)
 monitoring_cli.register(app)
 ledger_cli.register(app)
+report_cli.register(app)
 # Further command groups register here, one line each.
 
 if __name__ == "__main__":

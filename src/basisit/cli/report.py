@@ -1,0 +1,52 @@
+"""basisit report: a month billed, as a file for finance (German text and formats)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from basisit.app import billing
+from basisit.cli.common import console, err_console
+from basisit.cli.render import Table, esc
+from basisit.reports import german
+
+
+def report_cmd(
+    month: str = typer.Option(..., "--month", help="The Berlin month, YYYY-MM"),
+    fmt: str = typer.Option(
+        "csv", "--format", help=f"One of: {', '.join(billing.FORMATS)}", show_default=True
+    ),
+    ags: str | None = typer.Option(None, "--ags", help="Only this Kommune's report"),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="The file to write, or a directory to put it in"
+    ),
+) -> None:
+    """Write the month's cost allocation (all Kommunen, or one with --ags)."""
+    err_console.print(f"billing {esc(month)} from the usage ledger ...")
+    written = billing.write_report(month, fmt, output, ags)
+    bill = written.bill
+    table = Table(title=f"{german.month_name(bill.month)}"
+                  + (" (vorläufig)" if bill.provisional else ""))  # fmt: skip
+    for column in ("AGS", "Kommune", "direkt", "Gemeinkosten", "gesamt"):
+        table.add_column(column, justify="right" if column not in ("Kommune",) else "left")
+    wanted = bill.kommunen if not ags else [k for k in bill.kommunen if k.ags == ags]
+    for k in wanted:
+        table.add_row(k.ags, esc(k.name), *_amounts(k.direct_cents, k.overhead_cents))
+    if not ags:
+        table.add_row("", "Summe", *_amounts(bill.direct_cents, bill.overhead_cents))
+    console.print(table)
+    for path in written.paths:
+        console.print(f"wrote {esc(str(path))}")
+
+
+def _amounts(direct: int, overhead: int) -> tuple[str, str, str]:
+    return (
+        german.euro_cents(direct),
+        german.euro_cents(overhead),
+        german.euro_cents(direct + overhead),
+    )
+
+
+def register(root: typer.Typer) -> None:
+    root.command("report")(report_cmd)
