@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import case, distinct, func, select, union_all
 from sqlalchemy.orm import aliased
 
 from basisit import kommunen
@@ -44,18 +44,27 @@ _LINE = ("ags", "instance", "catalog_service", "unit", "plan")
 
 
 def _current(start: dt.datetime, end: dt.datetime, wanted: set[str] | None) -> Any:
-    """The current rows of [start, end): final, or provisional with no row correcting them."""
+    """The current rows of [start, end) as a subquery: final rows (never corrected: the
+    import never replaces one), and provisional rows that no row corrects. Each part is read
+    through its own partial index by hour, never the whole ledger."""
     t = LedgerRow
     c = aliased(LedgerRow)
-    where = [t.hour_start >= start, t.hour_start < end,
-             ~select(c.id).where(c.corrects_id == t.id).exists()]  # fmt: skip
+    in_range = [t.hour_start >= start, t.hour_start < end]
     if wanted is not None:
-        where.append(t.ags.in_(sorted(wanted)))
-    return where
+        in_range.append(t.ags.in_(sorted(wanted)))
+    names = ("ags", "instance", "catalog_service", "unit", "plan", "metric", "base_unit",
+             "quantity", "hour_start", "quality", "status", "amount_cent",
+             "request_id")  # fmt: skip
+    columns = [getattr(t, name) for name in names]
+    final = select(*columns).where(t.status == "final", *in_range)
+    provisional = select(*columns).where(
+        t.status == "provisional", *in_range, ~select(c.id).where(c.corrects_id == t.id).exists()
+    )
+    return union_all(final, provisional).subquery("current_rows")
 
 
 def _hours_where(t: Any, condition: Any) -> Any:
-    return func.count(distinct(case((condition, t.hour_start))))
+    return func.count(distinct(case((condition, t.c.hour_start))))
 
 
 def _read(
@@ -63,19 +72,18 @@ def _read(
 ) -> tuple[dict[tuple[str, str, str], dict[tuple[str, str], _Line]], dict[str, int]]:
     """The month summed in the database (a month of 58 Kommunen is 700,000 rows): per line,
     the request ids, and per Kommune the seconds with a billable instance."""
-    t = LedgerRow
-    where = _current(start, end, wanted)
-    keys = [getattr(t, name) for name in _LINE]
+    t = _current(start, end, wanted)
+    keys = [t.c[name] for name in _LINE]
     lines: dict[tuple[str, str, str], dict[tuple[str, str], _Line]] = {}
     billable: dict[str, int] = {}
     with session_scope() as session:
         found = session.execute(
-            select(*keys, func.max(t.metric), func.max(t.base_unit), func.sum(t.quantity),
-                   func.count(distinct(t.hour_start)), func.min(t.hour_start),
-                   _hours_where(t, t.quality == measure.GAP),
-                   _hours_where(t, t.quality == measure.NO_MEASUREMENT),
-                   _hours_where(t, t.status == "provisional"), func.sum(t.amount_cent))
-            .where(*where).group_by(*keys)
+            select(*keys, func.max(t.c.metric), func.max(t.c.base_unit), func.sum(t.c.quantity),
+                   func.count(distinct(t.c.hour_start)), func.min(t.c.hour_start),
+                   _hours_where(t, t.c.quality == measure.GAP),
+                   _hours_where(t, t.c.quality == measure.NO_MEASUREMENT),
+                   _hours_where(t, t.c.status == "provisional"), func.sum(t.c.amount_cent))
+            .group_by(*keys)
         ).all()  # fmt: skip
         for r in found:
             ags, inst, svc, unit, plan = (str(v) for v in r[:5])
@@ -84,13 +92,13 @@ def _read(
                 unit, plan, metric, base, int(qty), int(hours), h.utc(first), int(gap),
                 int(nom), int(prov), None if fee is None else int(fee),
             )  # fmt: skip
-        for r in session.execute(select(*keys, t.request_id).where(*where).distinct()):
+        for r in session.execute(select(*keys, t.c.request_id).distinct()):
             lines[(r[0], r[1], r[2])][(r[3], r[4])].request_ids.add(int(r[5]))
         # Per Kommune and hour the longest billable instance, summed over the hours.
         longest = (
-            select(t.ags, t.hour_start, func.max(t.quantity).label("s"))
-            .where(*where, t.unit == units.BETRIEBSSTUNDE)
-            .group_by(t.ags, t.hour_start)
+            select(t.c.ags, t.c.hour_start, func.max(t.c.quantity).label("s"))
+            .where(t.c.unit == units.BETRIEBSSTUNDE)
+            .group_by(t.c.ags, t.c.hour_start)
             .subquery()
         )
         for ags, seconds in session.execute(

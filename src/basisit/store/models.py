@@ -225,6 +225,13 @@ class LedgerRow(Base):
             sqlite_where=text("status = 'final'"),
             postgresql_where=text("status = 'final'"),
         ),
+        # The few provisional rows by hour (migration 0004): a month's sums read final rows
+        # through the index above and these through this one, never the whole ledger.
+        Index(
+            "ix_ledger_rows_provisional", "hour_start",
+            sqlite_where=text("status = 'provisional'"),
+            postgresql_where=text("status = 'provisional'"),
+        ),
         # A row is corrected at most once.
         Index(
             "uq_ledger_rows_corrects", "corrects_id", unique=True,
