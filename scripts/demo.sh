@@ -120,6 +120,19 @@ step "Usage ledger: this hour so far (provisional), and the month per Kommune an
 basisit ledger import --provisional
 basisit usage --month "$(TZ=Europe/Berlin date +%Y-%m)"
 
+step "Billing: the running month (vorläufig), for finance and for each Kommune"
+month="$(TZ=Europe/Berlin date +%Y-%m)"
+reports="$BASISIT_DATA_DIR/reports/$month"
+mkdir -p "$reports"
+for fmt in $(basisit report --list-formats); do
+  basisit report --month "$month" --format "$fmt" -o "$reports"
+done
+for ags in 10041100 10046118 10046; do
+  basisit report --month "$month" --ags "$ags" --format csv -o "$reports"
+done
+echo "reports of $month: $reports"
+ls -1 "$reports"
+
 step "Where things stand"
 basisit status
 basisit request list

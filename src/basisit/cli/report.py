@@ -13,16 +13,25 @@ from basisit.reports import german
 
 
 def report_cmd(
-    month: str = typer.Option(..., "--month", help="The Berlin month, YYYY-MM"),
+    month: str | None = typer.Option(None, "--month", help="The Berlin month, YYYY-MM"),
     fmt: str = typer.Option(
         "csv", "--format", help=f"One of: {', '.join(billing.FORMATS)}", show_default=True
     ),
     ags: str | None = typer.Option(None, "--ags", help="Only this Kommune's report"),
-    output: Path = typer.Option(
-        ..., "-o", "--output", help="The file to write, or a directory to put it in"
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="The file to write, or a directory to put it in"
+    ),
+    list_formats: bool = typer.Option(
+        False, "--list-formats", help="Print the report formats, one per line, and exit"
     ),
 ) -> None:
     """Write the month's cost allocation (all Kommunen, or one with --ags)."""
+    if list_formats:
+        for name in billing.FORMATS:
+            console.print(name)
+        return
+    if month is None or output is None:
+        raise typer.BadParameter("--month and -o/--output are required (or --list-formats)")
     err_console.print(f"billing {esc(month)} from the usage ledger ...")
     written = billing.write_report(month, fmt, output, ags)
     bill = written.bill
