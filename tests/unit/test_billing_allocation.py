@@ -205,3 +205,14 @@ def test_bad_billing_settings_are_named(priced: Path, old: str, new: str, messag
     edit(priced / "billing.yaml", old, new)
     with pytest.raises(ValidationFailed, match=message):
         billing_config.load()
+
+
+def test_catalog_validate_checks_the_billing_settings(priced: Path) -> None:
+    from typer.testing import CliRunner
+
+    from basisit.cli.main import app
+
+    edit(priced / "billing.yaml", "sockel_share: 0.2", "sockel_share: 2")
+    result = CliRunner().invoke(app, ["catalog", "validate", "--dir", str(priced)])
+    assert result.exit_code == 4
+    assert "billing.yaml: key.0.sockel_share: 2 is greater than the maximum of 1" in result.output

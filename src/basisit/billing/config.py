@@ -54,9 +54,11 @@ def _exact(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
-def parse(document: Any, source: str) -> BillingConfig:
-    """The settings of a parsed billing.yaml; ValidationFailed naming every problem."""
-    schema = json.loads((paths.catalog_dir() / SCHEMA_FILE).read_text(encoding="utf-8"))
+def parse(document: Any, source: str, directory: Path | None = None) -> BillingConfig:
+    """The settings of a parsed billing.yaml (its schema beside it in `directory`, default
+    the catalog's); ValidationFailed naming every problem."""
+    schema_file = (directory or paths.catalog_dir()) / SCHEMA_FILE
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     problems = [
         f"{source}: {'.'.join(str(p) for p in err.absolute_path) or '(top level)'}: {err.message}"
@@ -103,4 +105,4 @@ def load(file: Path | None = None) -> BillingConfig:
         raise ValidationFailed(f"{path}: cannot read the billing settings: {exc}") from None
     except yaml.YAMLError as exc:
         raise ValidationFailed(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
-    return parse(document, path.name)
+    return parse(document, path.name, path.parent)

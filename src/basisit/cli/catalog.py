@@ -7,10 +7,13 @@ from pathlib import Path
 
 import typer
 
+from basisit import paths
+from basisit.billing import config as billing_config
 from basisit.catalog import load_catalog, validate_catalog
 from basisit.catalog.load import CONSEQUENCE
 from basisit.cli.common import Format, console, emit, err_console, group
 from basisit.cli.render import Table, esc
+from basisit.errors import ValidationFailed
 
 app = group("The service catalog: services, plans, prices.")
 
@@ -103,6 +106,10 @@ def show(
 def validate(directory: Path | None = DIR_OPTION) -> None:
     """Check every catalog file; list every problem with file and field."""
     problems = validate_catalog(directory)
+    try:
+        billing_config.load((directory or paths.catalog_dir()) / billing_config.FILE)
+    except ValidationFailed as exc:
+        problems.append(str(exc))
     if problems:
         for problem in problems:
             err_console.print(f"[red]✗[/] {esc(problem)}", highlight=False, soft_wrap=True)
