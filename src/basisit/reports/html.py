@@ -76,7 +76,8 @@ def key_text(bill: MonthBill) -> str:
     return f"{text}; gültig ab {german.date(key.valid_from)}"
 
 
-def _services(kommunen: tuple[KommuneBill, ...]) -> dict[str, int]:
+def by_service(kommunen: tuple[KommuneBill, ...]) -> dict[str, int]:
+    """Direct costs per service over the given Kommunen, largest first."""
     found: dict[str, int] = {}
     for k in kommunen:
         for name, cents in k.by_service().items():
@@ -156,7 +157,7 @@ def _environment() -> jinja2.Environment:
 def page(report: Report) -> str:
     """The whole page as text."""
     kommunen = report.kommunen
-    services = _services(kommunen)
+    services = by_service(kommunen)
     context = {
         "report": report,
         "bill": report.bill,

@@ -107,11 +107,8 @@ def _services(sheet: Worksheet, row: int, report: Report) -> tuple[int, int]:
     """Costs by service (the chart's data); returns its first and last data row."""
     sheet.cell(row, 1, "Kosten nach Leistung").font = BOLD
     _header(sheet, row + 1, ("Leistung", "Betrag"))
-    found: dict[str, int] = {}
-    for k in report.kommunen:
-        for name, cents in k.by_service().items():
-            found[name] = found.get(name, 0) + cents
-    for offset, (name, cents) in enumerate(sorted(found.items()), row + 2):
+    found = html.by_service(report.kommunen)
+    for offset, (name, cents) in enumerate(found.items(), row + 2):
         sheet.cell(offset, 1, name)
         _euro(sheet, offset, 2, cents)
     return row + 1, row + 1 + len(found)
@@ -126,6 +123,9 @@ def _chart(
     chart.legend = None
     chart.y_axis.title = "Euro"
     chart.y_axis.numFmt = EURO
+    # openpyxl 3.1 writes axes as deleted unless told otherwise: Excel would hide them.
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
     data = Reference(sheet, min_col=column, min_row=rows[0], max_row=rows[1])
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(Reference(sheet, min_col=labels, min_row=rows[0] + 1, max_row=rows[1]))
