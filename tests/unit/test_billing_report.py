@@ -146,3 +146,24 @@ def test_the_running_month_is_provisional(priced: Path, database: str) -> None: 
     _fill(database)
     bill = billing.month_bill("2026-10", now=dt.datetime(2026, 10, 31, 12, tzinfo=dt.UTC))
     assert bill.provisional
+
+
+def test_every_format_from_the_ledger(priced: Path, database: str, tmp_path: Path) -> None:  # noqa: F811
+    from decimal import Decimal
+
+    import openpyxl
+    from pypdf import PdfReader
+
+    _fill(database)
+    for fmt in billing.FORMATS:
+        billing.write_report("2026-10", fmt, tmp_path, now=NOW)
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("basisit-"))
+    assert names == [f"basisit-2026-10-alle{s}" for s in sorted(billing.FORMATS.values())]
+    assert "345,59 €" in (tmp_path / "basisit-2026-10-alle.html").read_text("utf-8")
+    pdf_text = "".join(
+        p.extract_text() for p in PdfReader(tmp_path / "basisit-2026-10-alle.pdf").pages
+    )
+    assert "345,59 €" in pdf_text and "102,55 €" in pdf_text
+    book = openpyxl.load_workbook(tmp_path / "basisit-2026-10-alle.xlsx")
+    cells = [c.value for row in book["Übersicht"].iter_rows() for c in row]
+    assert Decimal("345.59") in [Decimal(str(v)) for v in cells if isinstance(v, float | int)]

@@ -21,7 +21,6 @@ from basisit.billing.model import MonthBill
 from basisit.catalog import load_catalog
 from basisit.errors import NotFound, ValidationFailed
 from basisit.metering import hours as h
-from basisit.reports import csv_report
 from basisit.reports.german import Report
 from basisit.store.db import session_scope
 from basisit.store.models import Onboarding
@@ -57,7 +56,7 @@ def leitweg_ids() -> dict[str, str]:
 
 # Each format: its renderer and the suffix its file gets when -o names a directory. The
 # renderers write to a temporary file beside the target and rename it: no partial file.
-FORMATS: dict[str, str] = {"csv": ".csv"}
+FORMATS: dict[str, str] = {"csv": ".csv", "html": ".html", "pdf": ".pdf", "xlsx": ".xlsx"}
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,24 @@ class Written:
 
 
 def _renderer(fmt: str) -> Callable[[Report, Path], object]:
+    # Imported when used: WeasyPrint and openpyxl take a second to load, and every other
+    # command of the CLI would pay for it.
     if fmt == "csv":
+        from basisit.reports import csv_report
+
         return csv_report.render
+    if fmt == "html":
+        from basisit.reports import html
+
+        return html.render
+    if fmt == "pdf":
+        from basisit.reports import pdf
+
+        return pdf.render
+    if fmt == "xlsx":
+        from basisit.reports import xlsx
+
+        return xlsx.render
     raise ValidationFailed(f"report format {fmt!r} is not one of {', '.join(FORMATS)}")
 
 
