@@ -134,6 +134,8 @@ def test_timestamps_are_utc_month_bounds(files: tuple[pa.Table, list[dict[str, s
             assert UTC_TEXT.match(r[name]), r[name]
     assert {r["BillingPeriodStart"] for r in rows} == {"2026-09-30T22:00:00Z"}
     assert {r["ChargePeriodEnd"] for r in rows} == {"2026-10-31T23:00:00Z"}
+    start = {v.isoformat() for v in table.column("BillingPeriodStart").to_pylist()}
+    assert start == {"2026-09-30T22:00:00+00:00"}
 
 
 def test_no_partial_file_on_error(

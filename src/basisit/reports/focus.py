@@ -1,4 +1,4 @@
-"""The month as a FOCUS 1.2 cost-and-usage dataset (docs/focus.md): Parquet and the same rows as CSV.
+"""The month as a FOCUS 1.2 cost-and-usage dataset (docs/focus.md): Parquet, and CSV beside it.
 
 One row per billed line and one per Kommune's overhead share. Costs are the billed cents as
 decimals, so a Kommune's BilledCost adds up to its total to the cent; the exact amounts stay
@@ -68,6 +68,7 @@ SCHEMA = pa.schema(
         ("ResourceType", pa.string()),
         ("ServiceCategory", pa.string()),
         ("ServiceName", pa.string()),
+        ("ServiceSubcategory", pa.string()),
         ("SubAccountId", pa.string()),
         ("SubAccountName", pa.string()),
         ("SubAccountType", pa.string()),
@@ -92,6 +93,17 @@ SERVICE_CATEGORY = {
     "web": "Web",
     "communication": "Business Applications",
     "operations": "Management and Governance",
+}
+# Service -> FOCUS ServiceSubcategory (each within its ServiceCategory); else "Other (...)".
+SERVICE_SUBCATEGORY = {
+    "virtual-server": "Virtual Machines",
+    "fileshare": "File Storage",
+    "backup": "Backup Storage",
+    "database": "Relational Databases",
+    "directory": "Identity and Access Management",
+    "monitoring": "Observability",
+    "vpn": "Network Infrastructure",
+    "mail": "Productivity and Collaboration",
 }
 # The catalog's German units -> FOCUS unit format (`<unit>-<plural time unit>`, plural counts).
 UNIT = {
@@ -186,6 +198,7 @@ def _line_row(line: Line, category: str) -> dict[str, Any]:
         "ResourceType": line.service_name,
         "ServiceCategory": category,
         "ServiceName": line.service_name,
+        "ServiceSubcategory": SERVICE_SUBCATEGORY.get(line.service_id, f"Other ({category})"),
         "x_LineKind": line.kind,
         "x_Plan": line.plan,
         "x_RequestIds": ",".join(str(r) for r in line.request_ids) or None,
@@ -218,6 +231,7 @@ def _overhead_row(report: Report, k: KommuneBill) -> dict[str, Any]:
         "ResourceType": None,
         "ServiceCategory": OVERHEAD_CATEGORY,
         "ServiceName": OVERHEAD_SERVICE,
+        "ServiceSubcategory": f"Other ({OVERHEAD_CATEGORY})",
         "x_LineKind": "overhead",
         "x_Plan": None,
         "x_RequestIds": None,
