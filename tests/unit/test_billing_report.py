@@ -157,8 +157,11 @@ def test_every_format_from_the_ledger(priced: Path, database: str, tmp_path: Pat
     _fill(database)
     for fmt in billing.FORMATS:
         billing.write_report("2026-10", fmt, tmp_path, now=NOW)
-    names = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("basisit-"))
-    assert names == [f"basisit-2026-10-alle{s}" for s in sorted(billing.FORMATS.values())]
+    names = {p.name for p in tmp_path.iterdir() if p.name.startswith("basisit-")}
+    # One file per format, and FOCUS's CSV beside its Parquet file.
+    assert names == {f"basisit-2026-10-alle{s}" for s in billing.FORMATS.values()} | {
+        "basisit-2026-10-alle.focus.csv"
+    }
     assert "345,59 €" in (tmp_path / "basisit-2026-10-alle.html").read_text("utf-8")
     pdf_text = "".join(
         p.extract_text() for p in PdfReader(tmp_path / "basisit-2026-10-alle.pdf").pages

@@ -56,7 +56,10 @@ def leitweg_ids() -> dict[str, str]:
 
 # Each format: its renderer and the suffix its file gets when -o names a directory. The
 # renderers write to a temporary file beside the target and rename it: no partial file.
-FORMATS: dict[str, str] = {"csv": ".csv", "html": ".html", "pdf": ".pdf", "xlsx": ".xlsx"}
+# `focus` writes the Parquet file and a CSV of the same rows beside it.
+FORMATS: dict[str, str] = {
+    "csv": ".csv", "html": ".html", "pdf": ".pdf", "xlsx": ".xlsx", "focus": ".focus.parquet",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ def _renderer(fmt: str) -> Callable[[Report, Path], object]:
         from basisit.reports import xlsx
 
         return xlsx.render
+    if fmt == "focus":
+        from basisit.reports import focus
+
+        return focus.render
     raise ValidationFailed(f"report format {fmt!r} is not one of {', '.join(FORMATS)}")
 
 
@@ -91,6 +98,10 @@ def _target(output: Path, fmt: str, month: str, ags: str | None) -> Path:
     if output.is_dir():
         name = f"basisit-{month}-{ags or 'alle'}{FORMATS[fmt]}"
         output = output / name
+    if fmt == "focus" and output.suffix != ".parquet":
+        raise ValidationFailed(
+            f"cannot write {output}: a FOCUS export is a .parquet file (with a .csv beside it)"
+        )
     parent = output.parent
     if not parent.is_dir():
         raise ValidationFailed(f"cannot write {output}: the directory {parent} does not exist")
