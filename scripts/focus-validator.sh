@@ -38,7 +38,9 @@ if [ ! -f "$MARKER" ]; then
     "$PYTHON" -m venv "$VENV" >&2
     "$VENV/bin/pip" install --quiet --disable-pip-version-check \
       "focus-validator==$VERSION" "pyarrow<22" >&2
-    "$VENV/bin/focus-validator" --help >/dev/null
+    # It writes focus_validator_detailed.log into its working directory, even for --help:
+    # run it in the venv, never in the caller's (the checkout).
+    (cd "$VENV" && "$VENV/bin/focus-validator" --help >/dev/null)
     touch "$MARKER"
   fi
 fi
