@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -63,10 +64,10 @@ def allocate(
         missing = "key" if key is None else "overhead"
         raise ValidationFailed(f"billing.yaml: no {missing} valid in {doc['month']}")
     monitoring = _monitoring_price(catalog, first_day, doc["month"])
-    drafts: list[tuple[Kommune, Fraction, list[_Draft]]] = []
+    drafts: list[tuple[Kommune, Fraction, list[Line]]] = []
     for entry in doc["kommunen"]:
         kommune = registry(entry["ags"])
-        lines: list[_Draft] = []
+        lines: list[Line] = []
         for inst in entry["instances"]:
             lines.extend(_instance_lines(inst, catalog, first_day, doc["month"], month_s,
                                          monitoring))  # fmt: skip
@@ -93,7 +94,7 @@ def allocate(
                 einwohner=kommune.einwohner,
                 participation=participation,
                 weight=weights.get(kommune.ags, Fraction(0)),
-                lines=tuple(d.line(c) for d, c in zip(lines, cents, strict=True)),
+                lines=tuple(replace(d, cents=c) for d, c in zip(lines, cents, strict=True)),
                 direct_exact=exact,
                 direct_cents=cents_total,
                 overhead_exact=shares.get(kommune.ags, Fraction(0)) / 100,
@@ -187,22 +188,45 @@ def _monitoring_price(catalog: Catalog, day: dt.date, month: str) -> tuple[Servi
     return service, plan, price
 
 
-class _Draft:
-    """A line before its cents are known."""
+@dataclass(frozen=True)
+class _Source:
+    """What every line of one ledger line shares: the instance, plan, requests and flags."""
 
-    __slots__ = ("fields",)
+    instance: str
+    service_id: str
+    service_name: str
+    plan: str
+    plan_name: str
+    request_ids: tuple[int, ...]
+    ledger_unit: str
+    ledger_quantity_base: int
+    gap_hours: int = 0
+    no_measurement_hours: int = 0
+    provisional_hours: int = 0
 
-    def __init__(self, **fields: object) -> None:
-        self.fields = fields
 
-    @property
-    def exact(self) -> Fraction:
-        value = self.fields["exact"]
-        assert isinstance(value, Fraction)
-        return value
-
-    def line(self, cents: int) -> Line:
-        return Line(cents=cents, **self.fields)  # type: ignore[arg-type]
+def _draft(
+    src: _Source,
+    *,
+    kind: str,
+    description: str,
+    quantity: Fraction,
+    unit: str,
+    unit_price: Decimal,
+    exact: Fraction,
+    seconds: int,
+    included: Fraction = Fraction(0),
+) -> Line:
+    """A line before its cents are known (0 until the Kommune's rounding gives them)."""
+    return Line(
+        kind=kind, instance=src.instance, service_id=src.service_id,
+        service_name=src.service_name, plan=src.plan, plan_name=src.plan_name,
+        description=description, quantity=quantity, unit=unit, unit_price=unit_price,
+        included=included, exact=exact, cents=0, seconds=seconds, request_ids=src.request_ids,
+        ledger_unit=src.ledger_unit, ledger_quantity_base=src.ledger_quantity_base,
+        gap_hours=src.gap_hours, no_measurement_hours=src.no_measurement_hours,
+        provisional_hours=src.provisional_hours,
+    )  # fmt: skip
 
 
 def _instance_lines(
@@ -212,23 +236,20 @@ def _instance_lines(
     month: str,
     month_s: int,
     monitoring: tuple[Service, Plan, Price],
-) -> list[_Draft]:
+) -> list[Line]:
     service = catalog.service(inst["catalog_service"])
     if service is None:
         raise NotFound(
             f"instance {inst['instance']}: service {inst['catalog_service']!r} is not in the "
             "catalog"
         )
-    drafts: list[_Draft] = []
+    drafts: list[Line] = []
     seconds_of: dict[str, int] = {}
     for line in inst["lines"]:
         if line["unit"] == BETRIEBSSTUNDE:
             seconds_of[line["plan"]] = seconds_of.get(line["plan"], 0) + line["quantity_base"]
-    flags = {
-        "gap_hours": 0, "no_measurement_hours": 0, "provisional_hours": 0,
-    }  # fmt: skip
     server_seconds = 0
-    server_flags = dict(flags)
+    server_flags = [0, 0, 0]  # gap, no measurement, provisional hours of its base lines
     for line in inst["lines"]:
         plan = service.plan(line["plan"])
         if plan is None:
@@ -240,34 +261,28 @@ def _instance_lines(
                 f"{service.id} plan {plan.id} (used by {inst['instance']}) has no price valid "
                 f"in {month}: set one in the catalog"
             )
-        own = {
-            "gap_hours": line["gap_hours"],
-            "no_measurement_hours": line["no_measurement_hours"],
-            "provisional_hours": line["provisional_hours"],
-        }
-        common = dict(instance=inst["instance"], service_id=service.id,
-                      service_name=service.name, plan=plan.id, plan_name=plan.name,
-                      request_ids=tuple(line["request_ids"]), ledger_unit=line["unit"],
-                      ledger_quantity_base=line["quantity_base"], **own)  # fmt: skip
+        own = (line["gap_hours"], line["no_measurement_hours"], line["provisional_hours"])
+        src = _Source(
+            inst["instance"], service.id, service.name, plan.id, plan.name,
+            tuple(line["request_ids"]), line["unit"], line["quantity_base"], *own,
+        )  # fmt: skip
         if line["unit"] == BETRIEBSSTUNDE:
             seconds = line["quantity_base"]
             share = Fraction(seconds, month_s)
-            drafts.append(_Draft(
-                kind=BASE, description=f"{service.name} – {plan.name}", quantity=share,
-                unit="Monat", unit_price=price.monthly_eur, included=Fraction(0),
-                exact=share * Fraction(price.monthly_eur), seconds=seconds, **common,
+            drafts.append(_draft(
+                src, kind=BASE, description=f"{service.name} – {plan.name}", quantity=share,
+                unit="Monat", unit_price=price.monthly_eur,
+                exact=share * Fraction(price.monthly_eur), seconds=seconds,
             ))  # fmt: skip
             if service.resources.server:
                 server_seconds += seconds
-                for name in flags:
-                    server_flags[name] += own[name]
+                server_flags = [a + b for a, b in zip(server_flags, own, strict=True)]
         elif line["unit"] == EINRICHTUNG:
             amount = Fraction(line["amount_cent"] or 0, 100)
-            drafts.append(_Draft(
-                kind=ONE_TIME, description=f"Einrichtung {service.name} – {plan.name}",
+            drafts.append(_draft(
+                src, kind=ONE_TIME, description=f"Einrichtung {service.name} – {plan.name}",
                 quantity=Fraction(line["quantity_base"]), unit=EINRICHTUNG,
-                unit_price=Decimal(line["amount_cent"] or 0) / 100, included=Fraction(0),
-                exact=amount, seconds=0, **common,
+                unit_price=Decimal(line["amount_cent"] or 0) / 100, exact=amount, seconds=0,
             ))  # fmt: skip
         else:
             metered = next((m for m in price.metered if m.unit == line["unit"]), None)
@@ -279,22 +294,21 @@ def _instance_lines(
             used = in_unit(line["unit"], line["base_unit"], line["quantity_base"], month_s)
             included = Fraction(metered.included) * seconds_of.get(plan.id, 0) / month_s
             billable = max(Fraction(0), used - included)
-            drafts.append(_Draft(
-                kind=METERED, description=f"{service.name} – {line['unit']}", quantity=used,
-                unit=line["unit"], unit_price=metered.price_eur, included=included,
-                exact=billable * Fraction(metered.price_eur), seconds=seconds_of.get(plan.id, 0),
-                **common,
+            drafts.append(_draft(
+                src, kind=METERED, description=f"{service.name} – {line['unit']}",
+                quantity=used, unit=line["unit"], unit_price=metered.price_eur,
+                included=included, exact=billable * Fraction(metered.price_eur),
+                seconds=seconds_of.get(plan.id, 0),
             ))  # fmt: skip
     if server_seconds:
         m_service, m_plan, m_price = monitoring
         share = Fraction(server_seconds, month_s)
-        drafts.append(_Draft(
-            kind=MONITORING, instance=inst["instance"], service_id=m_service.id,
-            service_name=m_service.name, plan=m_plan.id, plan_name=m_plan.name,
-            description=f"{m_service.name} (je Server)", quantity=share, unit="Monat",
-            unit_price=m_price.monthly_eur, included=Fraction(0),
+        requests = tuple(sorted({r for ln in inst["lines"] for r in ln["request_ids"]}))
+        server = _Source(inst["instance"], m_service.id, m_service.name, m_plan.id, m_plan.name,
+                         requests, BETRIEBSSTUNDE, server_seconds, *server_flags)  # fmt: skip
+        drafts.append(_draft(
+            server, kind=MONITORING, description=f"{m_service.name} (je Server)",
+            quantity=share, unit="Monat", unit_price=m_price.monthly_eur,
             exact=share * Fraction(m_price.monthly_eur), seconds=server_seconds,
-            request_ids=tuple(sorted({r for ln in inst["lines"] for r in ln["request_ids"]})),
-            ledger_unit=BETRIEBSSTUNDE, ledger_quantity_base=server_seconds, **server_flags,
         ))  # fmt: skip
     return drafts
