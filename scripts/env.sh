@@ -63,6 +63,8 @@ export ANSIBLE_ROLES_PATH="${ANSIBLE_ROLES_PATH:-$BASISIT_ROOT/roles}"
 # ansible-core, ansible-lint and molecule keep their caches and scenario files in ANSIBLE_HOME
 # (molecule: unless a virtualenv is activated), never in the checkout.
 export ANSIBLE_HOME="${ANSIBLE_HOME:-$BASISIT_CACHE/ansible}"
+# hypothesis (billing's property tests) keeps its example database outside the checkout too.
+export HYPOTHESIS_STORAGE_DIRECTORY="${HYPOTHESIS_STORAGE_DIRECTORY:-$BASISIT_CACHE/hypothesis}"
 
 export BASISIT_BASE_IMAGE="${BASISIT_BASE_IMAGE:-localhost/basisit-base:$BASISIT_DEBIAN_SUITE}"
 export BASISIT_ROLES_IMAGE="${BASISIT_ROLES_IMAGE:-localhost/basisit-roles:$BASISIT_DEBIAN_SUITE}"
