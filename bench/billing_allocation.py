@@ -24,8 +24,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
+sys.path[:0] = [
+    str(ROOT / "src"),
+    str(ROOT),
+    str(ROOT / "bench"),
+    str(ROOT / "tests" / "integration"),
+]
 
+import promblocks  # noqa: E402
 from ledger_import import BACKUP_CLIENTS, INSTANCES, audit_log  # noqa: E402
 
 from basisit import kommunen  # noqa: E402
@@ -110,8 +116,7 @@ def main() -> int:
     kommune_ags = [k.ags for k in kommunen.all_kommunen()]
     if args.limit:
         kommune_ags = kommune_ags[: args.limit]
-    cache_root = Path(os.environ.get("BASISIT_CACHE") or Path.home() / ".cache" / "basisit")
-    cache = cache_root / "bench" / f"billing-v{VERSION}-{len(kommune_ags)}"
+    cache = promblocks.cache_dir() / "bench" / f"billing-v{VERSION}-{len(kommune_ags)}"
     if not (cache / "complete").exists():
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
@@ -141,10 +146,10 @@ def main() -> int:
         bills = [allocate(d, catalog, config, kommunen.get) for d in docs]
         allocated = time.perf_counter() - started
         renders = []
-        from basisit.app.billing import FORMATS, _renderer
+        from basisit.app.billing import FORMATS, renderer
 
         for fmt, suffix in FORMATS.items():
-            render = _renderer(fmt)
+            render = renderer(fmt)
             started = time.perf_counter()
             render(Report(bill=bills[9], previous=bills[8]), Path(tmp) / f"r{suffix}")
             renders.append((fmt, time.perf_counter() - started))

@@ -10,8 +10,9 @@ from fractions import Fraction
 
 import pytest
 
+from basisit import units
 from basisit.errors import ValidationFailed
-from basisit.metering import hours, units
+from basisit.metering import hours
 from basisit.metering.integrate import Grid, GroupHours, covered_ms, on_grid, raw, regular
 from basisit.metering.intervals import RequestRecord, TransitionRecord, activations, segments
 

@@ -60,6 +60,7 @@ def leitweg_ids() -> dict[str, str]:
 FORMATS: dict[str, str] = {
     "csv": ".csv", "html": ".html", "pdf": ".pdf", "xlsx": ".xlsx", "focus": ".focus.parquet",
 }  # fmt: skip
+MONTH_OVER_MONTH = {"html", "pdf"}  # their month-over-month chart needs the month before
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Written:
     bill: MonthBill
 
 
-def _renderer(fmt: str) -> Callable[[Report, Path], object]:
+def renderer(fmt: str) -> Callable[[Report, Path], object]:
     # Imported when used: WeasyPrint and openpyxl take a second to load, and every other
     # command of the CLI would pay for it.
     if fmt == "csv":
@@ -122,11 +123,13 @@ def write_report(
     or a directory to put it in). Every bad input fails before anything is written."""
     if fmt not in FORMATS:
         raise ValidationFailed(f"report format {fmt!r} is not one of {', '.join(FORMATS)}")
-    render = _renderer(fmt)
-    bill = month_bill(month, ags, now=now)
-    target = _target(output, fmt, bill.month, ags and kommunen.get(ags).ags)
-    report = Report(bill=bill, ags=ags and kommunen.get(ags).ags, leitweg=leitweg_ids(),
-                    previous=_previous(bill.month, now))  # fmt: skip
+    render = renderer(fmt)
+    wanted = kommunen.get(ags).ags if ags else None  # NotFound for an unknown AGS
+    bill = month_bill(month, wanted, now=now)
+    target = _target(output, fmt, bill.month, wanted)
+    # The month before is billed too only for the formats whose chart compares with it.
+    previous = _previous(bill.month, now) if fmt in MONTH_OVER_MONTH else None
+    report = Report(bill=bill, ags=wanted, leitweg=leitweg_ids(), previous=previous)
     got = render(report, target)
     paths = tuple(got) if isinstance(got, list | tuple) else (target,)
     return Written(paths=paths, bill=bill)

@@ -18,10 +18,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from basisit import units
 from basisit.catalog import Catalog, load_catalog
 from basisit.errors import NotFound, ValidationFailed
 from basisit.metering import hours as h
-from basisit.metering import intervals, measure, prometheus, units
+from basisit.metering import intervals, measure, prometheus
 from basisit.metering.integrate import HOLD_MS, MIN_COVERAGE
 from basisit.metering.intervals import RequestRecord, Segment, TransitionRecord
 from basisit.metering.measure import Earlier, Job, Measured, Window
@@ -592,17 +593,3 @@ def last_imported_hour_end() -> dt.datetime | None:
     with session_scope() as session:
         value = session.scalar(select(func.max(LedgerImport.range_end)))
     return h.utc(value) if value is not None else None
-
-
-def iter_rows(session: Session, start: dt.datetime, end: dt.datetime) -> list[Any]:
-    """The current rows (final, or provisional without a final yet) of the hours [start, end):
-    every column the usage view needs."""
-    t = LedgerRow
-    found = session.execute(
-        select(t.id, t.ags, t.instance, t.catalog_service, t.plan, t.request_id, t.unit,
-               t.metric, t.base_unit, t.hour_start, t.quantity, t.status, t.quality,
-               t.amount_cent, t.corrects_id)
-        .where(t.hour_start >= start, t.hour_start < end)
-    ).all()  # fmt: skip
-    corrected = {r.corrects_id for r in found if r.corrects_id is not None}
-    return [r for r in found if r.id not in corrected]

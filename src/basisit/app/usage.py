@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import case, distinct, func, select, union_all
 from sqlalchemy.orm import aliased
 
-from basisit import kommunen
+from basisit import kommunen, units
 from basisit.contracts import usage
 from basisit.errors import NotFound
 from basisit.metering import hours as h
-from basisit.metering import measure, units
+from basisit.metering import measure
 from basisit.store.db import session_scope
 from basisit.store.models import LedgerRow
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
+from basisit import units
 from basisit.billing import money
 from basisit.billing.config import BillingConfig, Key
 from basisit.billing.model import BASE, METERED, MONITORING, ONE_TIME, KommuneBill, Line, MonthBill
@@ -24,10 +25,6 @@ from basisit.contracts import usage
 from basisit.errors import NotFound, ValidationFailed
 from basisit.kommunen import Kommune
 
-BETRIEBSSTUNDE = "Betriebsstunde"
-EINRICHTUNG = "Einrichtung"
-_BINARY = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-
 Registry = Callable[[str], Kommune]
 
 
@@ -35,15 +32,6 @@ def month_overhead_cents(yearly_cent: int, month: int) -> int:
     """The month's part of a yearly budget: twelve equal shares by largest remainder, the
     cents left over to the earlier months."""
     return money.largest_remainder(yearly_cent, [Fraction(yearly_cent, 12)] * 12)[month - 1]
-
-
-def in_unit(unit: str, base_unit: str, quantity_base: int, month_seconds: int) -> Fraction:
-    """A ledger sum in the catalog's unit: GiB = 2^30 bytes, a `-Monat` unit held the whole
-    month counts 1."""
-    amount = Fraction(quantity_base)
-    if base_unit == "byte_s":
-        amount /= _BINARY.get(unit.split("-", 1)[0], 1)
-    return amount / month_seconds
 
 
 def allocate(
@@ -132,7 +120,7 @@ def _billable_seconds(entry: usage.Kommune) -> int:
         return given
     return max(
         (line["quantity_base"] for inst in entry["instances"] for line in inst["lines"]
-         if line["unit"] == BETRIEBSSTUNDE),
+         if line["unit"] == units.BETRIEBSSTUNDE),
         default=0,
     )  # fmt: skip
 
@@ -246,7 +234,7 @@ def _instance_lines(
     drafts: list[Line] = []
     seconds_of: dict[str, int] = {}
     for line in inst["lines"]:
-        if line["unit"] == BETRIEBSSTUNDE:
+        if line["unit"] == units.BETRIEBSSTUNDE:
             seconds_of[line["plan"]] = seconds_of.get(line["plan"], 0) + line["quantity_base"]
     server_seconds = 0
     server_flags = [0, 0, 0]  # gap, no measurement, provisional hours of its base lines
@@ -266,7 +254,7 @@ def _instance_lines(
             inst["instance"], service.id, service.name, plan.id, plan.name,
             tuple(line["request_ids"]), line["unit"], line["quantity_base"], *own,
         )  # fmt: skip
-        if line["unit"] == BETRIEBSSTUNDE:
+        if line["unit"] == units.BETRIEBSSTUNDE:
             seconds = line["quantity_base"]
             share = Fraction(seconds, month_s)
             drafts.append(_draft(
@@ -277,11 +265,11 @@ def _instance_lines(
             if service.resources.server:
                 server_seconds += seconds
                 server_flags = [a + b for a, b in zip(server_flags, own, strict=True)]
-        elif line["unit"] == EINRICHTUNG:
+        elif line["unit"] == units.EINRICHTUNG:
             amount = Fraction(line["amount_cent"] or 0, 100)
             drafts.append(_draft(
                 src, kind=ONE_TIME, description=f"Einrichtung {service.name} – {plan.name}",
-                quantity=Fraction(line["quantity_base"]), unit=EINRICHTUNG,
+                quantity=Fraction(line["quantity_base"]), unit=units.EINRICHTUNG,
                 unit_price=Decimal(line["amount_cent"] or 0) / 100, exact=amount, seconds=0,
             ))  # fmt: skip
         else:
@@ -291,7 +279,9 @@ def _instance_lines(
                     f"{service.id} plan {plan.id}: the price valid in {month} has no unit "
                     f"{line['unit']!r} that the ledger measured for {inst['instance']}"
                 )
-            used = in_unit(line["unit"], line["base_unit"], line["quantity_base"], month_s)
+            used = units.exact_in_catalog_unit(
+                line["unit"], line["base_unit"], line["quantity_base"], month_s
+            )
             included = Fraction(metered.included) * seconds_of.get(plan.id, 0) / month_s
             billable = max(Fraction(0), used - included)
             drafts.append(_draft(
@@ -305,7 +295,7 @@ def _instance_lines(
         share = Fraction(server_seconds, month_s)
         requests = tuple(sorted({r for ln in inst["lines"] for r in ln["request_ids"]}))
         server = _Source(inst["instance"], m_service.id, m_service.name, m_plan.id, m_plan.name,
-                         requests, BETRIEBSSTUNDE, server_seconds, *server_flags)  # fmt: skip
+                         requests, units.BETRIEBSSTUNDE, server_seconds, *server_flags)  # fmt: skip
         drafts.append(_draft(
             server, kind=MONITORING, description=f"{m_service.name} (je Server)",
             quantity=share, unit="Monat", unit_price=m_price.monthly_eur,

@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from basisit import paths
+from basisit.catalog.load import plain
 from basisit.errors import ValidationFailed
 
 FILE = "billing.yaml"
@@ -87,20 +88,10 @@ def parse(document: Any, source: str, directory: Path | None = None) -> BillingC
     return BillingConfig(overhead, tuple(keys))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
-
-
 def load(file: Path | None = None) -> BillingConfig:
     path = file or paths.catalog_dir() / FILE
     try:
-        document = _plain(yaml.safe_load(path.read_text(encoding="utf-8")))
+        document = plain(yaml.safe_load(path.read_text(encoding="utf-8")))
     except OSError as exc:
         raise ValidationFailed(f"{path}: cannot read the billing settings: {exc}") from None
     except yaml.YAMLError as exc:

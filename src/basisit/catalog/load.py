@@ -25,12 +25,12 @@ BILLING_FILE = "billing.yaml"
 SCHEMA_FILE = "schema.json"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """YAML turns unquoted dates into date objects; the schema speaks JSON, so use strings."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
@@ -42,7 +42,7 @@ def _where(path: Any) -> str:
 
 def _read_yaml(file: Path, problems: list[str]) -> Any:
     try:
-        return _plain(yaml.safe_load(file.read_text(encoding="utf-8")))
+        return plain(yaml.safe_load(file.read_text(encoding="utf-8")))
     except yaml.YAMLError as exc:
         problems.append(f"{file.name}: not valid YAML: {exc}".replace("\n", " "))
     except UnicodeDecodeError as exc:

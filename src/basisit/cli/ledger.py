@@ -15,13 +15,14 @@ from enum import StrEnum
 
 import typer
 
+from basisit import units
 from basisit.app import ledger, monitoring, usage
 from basisit.cli.common import ACTOR_OPTION, console, err_console, group
 from basisit.cli.render import Table, esc
 from basisit.contracts import usage as contract
 from basisit.errors import BasisItError
 from basisit.metering import hours as h
-from basisit.metering import prometheus, units
+from basisit.metering import prometheus
 
 app = group("The usage ledger: billable hours and measured usage per instance and UTC hour.")
 

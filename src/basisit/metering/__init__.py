@@ -8,6 +8,8 @@ rows.
 - `intervals`: billable time from request transitions;
 - `integrate`: the time-weighted integral of a gauge with the hold and boundary rules;
 - `prometheus`: the query API client (aggregates per hour, raw samples where needed);
-- `measure`: hourly quantities per instance and unit, with the gap rule;
-- `units`: base units and the catalog's units.
+- `measure`: hourly quantities per instance and unit, with the gap rule.
+
+The base units and their conversion into the catalog's are `basisit.units` (billing uses
+them too).
 """

@@ -20,7 +20,6 @@ KIND_DE = {
     "metered": "Verbrauch",
     "one_time": "Einrichtung",
 }
-TYP_DE = {"Landkreis": "Landkreis", "Regionalverband": "Regionalverband"}
 
 
 def number(value: Decimal | Fraction | int, places: int = 2) -> str:

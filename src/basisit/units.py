@@ -11,6 +11,7 @@ in Berlin), never a fixed 730.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 
 BETRIEBSSTUNDE = "Betriebsstunde"
 EINRICHTUNG = "Einrichtung"
@@ -29,17 +30,23 @@ def base_unit(metric: str) -> str:
     return BYTE_SECONDS if metric.endswith("_bytes") else COUNT_SECONDS
 
 
-def in_catalog_unit(unit: str, base: str, quantity: int, month_seconds: int) -> Decimal:
-    """A month's sum in the catalog's unit, exactly (as far as Decimal's 28 digits go)."""
-    amount = Decimal(quantity)
+def exact_in_catalog_unit(unit: str, base: str, quantity: int, month_seconds: int) -> Fraction:
+    """A month's sum in the catalog's unit, exactly: seconds in hours, bytes in the unit's
+    binary prefix (GiB = 2^30), a `-Monat` unit held the whole month counts 1."""
+    amount = Fraction(quantity)
     if unit == BETRIEBSSTUNDE or base == SECONDS:
         return amount / 3600
     if base == COUNT:
         return amount
-    prefix = unit.split("-", 1)[0]
     if base == BYTE_SECONDS:
-        amount /= _BINARY.get(prefix, 1)
+        amount /= _BINARY.get(unit.split("-", 1)[0], 1)
     return amount / month_seconds
+
+
+def in_catalog_unit(unit: str, base: str, quantity: int, month_seconds: int) -> Decimal:
+    """The same as a Decimal (28 digits), for display."""
+    exact = exact_in_catalog_unit(unit, base, quantity, month_seconds)
+    return Decimal(exact.numerator) / Decimal(exact.denominator)
 
 
 def quantize(amount: Decimal, places: int) -> Decimal:
