@@ -125,8 +125,10 @@ def write_report(
         raise ValidationFailed(f"report format {fmt!r} is not one of {', '.join(FORMATS)}")
     render = renderer(fmt)
     wanted = kommunen.get(ags).ags if ags else None  # NotFound for an unknown AGS
+    h.month_range(month)  # a malformed month is named before the path
+    # The path is checked before the month is billed: a bad one fails at once.
+    target = _target(output, fmt, month.strip(), wanted)
     bill = month_bill(month, wanted, now=now)
-    target = _target(output, fmt, bill.month, wanted)
     # The month before is billed too only for the formats whose chart compares with it.
     previous = _previous(bill.month, now) if fmt in MONTH_OVER_MONTH else None
     report = Report(bill=bill, ags=wanted, leitweg=leitweg_ids(), previous=previous)
