@@ -34,13 +34,13 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from basisit import hours as h
 from basisit.app import ledger
 from basisit.cli.main import app
 from basisit.contracts import usage as contract
-from basisit.metering import hours as h
 from basisit.metering.prometheus import PrometheusError
 from basisit.store.db import session_scope
-from basisit.store.models import AuditEvent, LedgerImport, LedgerRow, Request
+from basisit.store.models import AuditEvent, LedgerImport, LedgerMonthLine, LedgerRow, Request
 
 RUN = CliRunner()
 TH = "10046118"
@@ -213,6 +213,14 @@ def _import(url: str, **kw) -> ledger.ImportResult:
     return ledger.import_usage(prometheus_url=url, actor="test", **kw)
 
 
+def _sums_agree() -> None:
+    """The month sums the import kept are what the rows add up to (basisit ledger verify)."""
+    checks = ledger.verify()
+    assert checks and all(c.problems == () for c in checks), checks
+    out = RUN.invoke(app, ["ledger", "verify"])
+    assert out.exit_code == 0 and "agree with the rows" in out.output, out.output
+
+
 def _rows() -> list[tuple]:
     with session_scope() as s:
         rows = s.scalars(select(LedgerRow).order_by(LedgerRow.id)).all()
@@ -244,6 +252,7 @@ def _lines(doc: contract.Usage) -> dict[tuple[str, str, str], contract.Line]:
 def test_october_by_hand(prometheus_url: str, audit_log: None) -> None:
     result = _import(prometheus_url)
     assert result.prometheus_version.startswith("2.")
+    _sums_agree()
     out = RUN.invoke(app, ["usage", "--month", "2026-10", "--format", "json"])
     assert out.exit_code == 0, out.output
     doc = contract.check(json.loads(out.output), "usage --format json")
@@ -375,6 +384,7 @@ def test_provisional_then_final_is_a_correction(prometheus_url: str, audit_log: 
     assert (share.status, share.quantity) == ("provisional", 11 * GiB * 900)
     out = RUN.invoke(app, ["usage", "--month", "2026-10", "--format", "json"])
     assert _lines(json.loads(out.output))["dateiablage", "GiB-Monat", "M"]["provisional_hours"] == 1
+    _sums_agree()
 
     final = _import(prometheus_url, start=None, end=None, now=at("2026-10-31T23:10:00"))
     assert final.range_start == at("2026-10-31T22:00:00") and final.corrections > 0
@@ -389,6 +399,8 @@ def test_provisional_then_final_is_a_correction(prometheus_url: str, audit_log: 
     out = RUN.invoke(app, ["usage", "--month", "2026-10", "--format", "json"])
     line = _lines(json.loads(out.output))["dateiablage", "Betriebsstunde", "M"]
     assert (line["provisional_hours"], line["quantity_base"]) == (0, 2 * 3600)
+    # The corrections replaced the provisional figures in the month sums, not added to them.
+    _sums_agree()
 
 
 _KILLED = """
@@ -420,6 +432,7 @@ def test_kill_9_during_the_import_stores_nothing(prometheus_url: str, audit_log:
     assert _rows() == []
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(LedgerImport)) == 0
+        assert s.scalar(select(func.count()).select_from(LedgerMonthLine)) == 0
     # And the next import is not disturbed by the dead one.
     assert _import(prometheus_url).rows_written > 0
 

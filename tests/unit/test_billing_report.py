@@ -11,7 +11,7 @@ import pytest
 from test_billing_allocation import SB, TH, WND, priced  # noqa: F401
 from typer.testing import CliRunner
 
-from basisit.app import billing
+from basisit.app import billing, ledger
 from basisit.cli.main import app
 from basisit.errors import NotFound, ValidationFailed
 from basisit.store.db import session_scope
@@ -74,6 +74,12 @@ def _fill(database: str) -> None:
         rows.append(row(3, WND, "datenbank", "database", "S", "Einrichtung", "count", 469, 1,
                         amount_cent=7500))  # fmt: skip
         s.add_all(rows)
+    # Rows written by hand, not by the import, have no month sums yet: verify sees that, and
+    # --repair builds them from the rows (as after a manual correction of the ledger).
+    (check,) = ledger.verify("2026-10")
+    assert check.problems and not check.repaired
+    assert ledger.verify("2026-10", repair=True)[0].repaired
+    assert ledger.verify("2026-10")[0].problems == ()
 
 
 def test_october_from_the_ledger_to_csv(priced: Path, database: str, tmp_path: Path) -> None:  # noqa: F811

@@ -10,9 +10,8 @@ from fractions import Fraction
 
 import pytest
 
-from basisit import units
+from basisit import hours, units
 from basisit.errors import ValidationFailed
-from basisit.metering import hours
 from basisit.metering.integrate import Grid, GroupHours, covered_ms, on_grid, raw, regular
 from basisit.metering.intervals import RequestRecord, TransitionRecord, activations, segments
 

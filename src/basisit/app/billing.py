@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from basisit import hours as h
 from basisit import kommunen
 from basisit.app.usage import month_usage
 from basisit.billing import config as billing_config
@@ -20,7 +21,6 @@ from basisit.billing.allocate import allocate
 from basisit.billing.model import MonthBill
 from basisit.catalog import load_catalog
 from basisit.errors import NotFound, ValidationFailed
-from basisit.metering import hours as h
 from basisit.reports.german import Report
 from basisit.store.db import session_scope
 from basisit.store.models import Onboarding

@@ -18,15 +18,16 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from basisit import hours as h
 from basisit import units
 from basisit.catalog import Catalog, load_catalog
 from basisit.errors import NotFound, ValidationFailed
-from basisit.metering import hours as h
 from basisit.metering import intervals, measure, prometheus
 from basisit.metering.integrate import HOLD_MS, MIN_COVERAGE
 from basisit.metering.intervals import RequestRecord, Segment, TransitionRecord
 from basisit.metering.measure import Earlier, Job, Measured, Window
 from basisit.requests.service import actor_name
+from basisit.store import ledger_sums
 from basisit.store.db import session_scope
 from basisit.store.models import AuditEvent, LedgerImport, LedgerRow, Request, utcnow
 
@@ -438,7 +439,7 @@ def _measured_row(m: Measured) -> _Draft:
 
 
 class _Current(NamedTuple):
-    """A row no other row corrects, as far as the import compares it."""
+    """A row no other row corrects, as far as the import compares it and sums its month."""
 
     id: int
     status: str
@@ -447,6 +448,7 @@ class _Current(NamedTuple):
     quality: str
     amount_cent: int | None
     covered_seconds: int | None
+    row: ledger_sums.Row
 
 
 _COLUMNS = ("import_id", "corrects_id", *_Draft._fields)
@@ -460,6 +462,7 @@ class _DbTime:
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
         self.seen: dict[dt.datetime, Any] = {}
+        self.back: dict[Any, dt.datetime] = {}
 
     def __call__(self, value: dt.datetime | None) -> Any:
         if value is None:
@@ -469,6 +472,16 @@ class _DbTime:
             utc = h.utc(value)
             got = utc.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else utc
             self.seen[value] = got
+            self.back[got] = utc
+        return got
+
+    def parse(self, value: Any) -> dt.datetime:
+        """An instant as the driver gave it, as aware UTC."""
+        got = self.back.get(value)
+        if got is None:
+            got = self.back[value] = h.utc(
+                dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+            )
         return got
 
 
@@ -482,18 +495,40 @@ def _current_rows(
         session.connection()
         .exec_driver_sql(
             "SELECT id, ags, instance, unit, hour_start, request_id, status, quantity, seconds, "
-            "quality, amount_cent, covered_seconds, corrects_id FROM ledger_rows "
+            "quality, amount_cent, covered_seconds, corrects_id, catalog_service, plan, metric, "
+            "base_unit FROM ledger_rows "
             f"WHERE hour_start >= {mark} AND hour_start < {mark}",
             (db_time(start), db_time(end)),
         )
         .all()
     )
     corrected = {r[12] for r in found if r[12] is not None}
-    return {
-        (r[1], r[2], r[3], r[4], r[5]): _Current(r[0], r[6], r[7], r[8], r[9], r[10], r[11])
-        for r in found
-        if r[0] not in corrected
-    }
+    kept: dict[tuple[Any, ...], _Current] = {}
+    for r in found:
+        if r[0] in corrected:
+            continue
+        row = ledger_sums.Row(r[1], r[2], r[13], r[3], r[14], r[5], r[15], r[16],
+                              db_time.parse(r[4]), r[7], r[6], r[9], r[10])  # fmt: skip
+        kept[(r[1], r[2], r[3], r[4], r[5])] = _Current(
+            r[0], r[6], r[7], r[8], r[9], r[10], r[11], row
+        )
+    return kept
+
+
+def _month_sums(
+    current: dict[tuple[Any, ...], _Current], written: list[_Draft], db_time: _DbTime
+) -> ledger_sums.Sums:
+    """What the rows written change in the month sums: per (Kommune, hour) written, its
+    current rows after the import minus before (a correction replaces the row it names)."""
+    touched = {(d.ags, d.hour_start) for d in written}
+    before = {k: c.row for k, c in current.items() if (c.row.ags, c.row.hour) in touched}
+    after = dict(before)
+    for d in written:
+        after[(d.ags, d.instance, d.unit, db_time(d.hour_start), d.request_id)] = ledger_sums.Row(
+            d.ags, d.instance, d.catalog_service, d.unit, d.plan, d.request_id, d.metric,
+            d.base_unit, h.utc(d.hour_start), d.quantity, d.status, d.quality, d.amount_cent,
+        )  # fmt: skip
+    return ledger_sums.difference(before.values(), after.values())
 
 
 def _write(
@@ -536,6 +571,7 @@ def _write(
         session.add(run)
         session.flush()
         new: list[tuple[Any, ...]] = []
+        written: list[_Draft] = []
         # In hour order, as the unique index runs: its pages are then filled one after another.
         for d in sorted(drafts, key=lambda d: (d.hour_start, d.ags, d.instance, d.unit)):
             hour = db_time(d.hour_start)
@@ -545,6 +581,7 @@ def _write(
                 continue
             new.append((run.id, old.id if old else None, *d[:8], hour, *d[9:15],
                         db_time(d.filled_from)))  # fmt: skip
+            written.append(d)
             corrections += old is not None
         if new:
             mark = "?" if db_time.sqlite else "%s"
@@ -553,6 +590,11 @@ def _write(
                 f"VALUES ({', '.join([mark] * len(_COLUMNS))})",
                 new,
             )
+            recomputed = ledger_sums.apply(
+                session.connection(), _month_sums(current, written, db_time)
+            )
+            for month in recomputed:
+                say(f"the sums of {month} were out of step with its rows: recomputed")
         run.rows_written = len(new)
         run.finished_at = utcnow()
         session.flush()
@@ -593,3 +635,33 @@ def last_imported_hour_end() -> dt.datetime | None:
     with session_scope() as session:
         value = session.scalar(select(func.max(LedgerImport.range_end)))
     return h.utc(value) if value is not None else None
+
+
+# --- `basisit ledger verify`: the month sums against the rows ---------------------------------
+
+
+@dataclass(frozen=True)
+class MonthCheck:
+    month: str
+    problems: tuple[str, ...]  # empty: the month sums agree with the rows
+    repaired: bool
+
+
+def verify(month: str | None = None, repair: bool = False) -> list[MonthCheck]:
+    """Recompute a month's sums (or every month's) from the ledger's rows and compare them
+    with the ones the import kept; with `repair`, store the recomputed ones where they differ
+    (all months in one transaction)."""
+    checks = []
+    with session_scope() as session:
+        conn = session.connection()
+        if month is not None:
+            months = [h.month_of(h.month_range(month)[0])]  # checks the spelling
+        else:
+            months = ledger_sums.months(conn)
+        for m in months:
+            rows = ledger_sums.recompute(conn, m)
+            problems = tuple(ledger_sums.compare(rows, ledger_sums.read(conn, m)))
+            if problems and repair:
+                ledger_sums.replace_month(conn, m, rows)
+            checks.append(MonthCheck(m, problems, repaired=bool(problems and repair)))
+    return checks

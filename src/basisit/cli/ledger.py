@@ -15,13 +15,13 @@ from enum import StrEnum
 
 import typer
 
+from basisit import hours as h
 from basisit import units
 from basisit.app import ledger, monitoring, usage
 from basisit.cli.common import ACTOR_OPTION, console, err_console, group
 from basisit.cli.render import Table, esc
 from basisit.contracts import usage as contract
 from basisit.errors import BasisItError
-from basisit.metering import hours as h
 from basisit.metering import prometheus
 
 app = group("The usage ledger: billable hours and measured usage per instance and UTC hour.")
@@ -71,6 +71,35 @@ def import_cmd(
         f"{result.no_measurement_rows} without a measurement yet",
         highlight=False,
     )
+
+
+@app.command("verify")
+def verify_cmd(
+    month: str | None = typer.Option(None, "--month", help="YYYY-MM (default: every month)"),
+    repair: bool = typer.Option(
+        False, "--repair", help="Store the sums recomputed from the rows where they differ"
+    ),
+) -> None:
+    """Recompute the month sums billing reads from the ledger's rows and compare them with
+    the ones the import kept; exit 1 when they differ (and --repair was not given)."""
+    checks = ledger.verify(month, repair)
+    if not checks:
+        console.print("the ledger has no rows yet: nothing to verify")
+    differing = 0
+    for check in checks:
+        if not check.problems:
+            console.print(f"{check.month}: the month sums agree with the rows", highlight=False)
+            continue
+        differing += not check.repaired
+        state = "repaired" if check.repaired else "differ from the rows"
+        err_console.print(f"{check.month}: the month sums {state}:", highlight=False)
+        for problem in check.problems[:20]:
+            err_console.print(f"  {esc(problem)}", highlight=False)
+        if len(check.problems) > 20:
+            err_console.print(f"  ... and {len(check.problems) - 20} more", highlight=False)
+    if differing:
+        err_console.print("run `basisit ledger verify --repair` to store the recomputed sums")
+        raise typer.Exit(1)
 
 
 @app.command("hourly", hidden=True)

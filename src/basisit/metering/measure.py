@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple
 
+from basisit.hours import to_ms
 from basisit.metering import prometheus
-from basisit.metering.hours import to_ms
 from basisit.metering.integrate import (
     HOLD_MS,
     MIN_COVERAGE,

@@ -72,6 +72,12 @@ def month_range(month: str) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), nxt.astimezone(dt.UTC)
 
 
+def month_of(value: dt.datetime) -> str:
+    """The Berlin month (`2026-10`) an instant lies in: the month whose sums an hour adds to."""
+    local = utc(value).astimezone(BERLIN)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
 def berlin_day(value: dt.datetime) -> dt.date:
     """The Berlin calendar day of an instant (the catalog's prices change on Berlin days)."""
     return utc(value).astimezone(BERLIN).date()
