@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from basisit import kommunen as registry
+from basisit.address import Address
 from basisit.app import views
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, group
 from basisit.cli.render import Table, esc
+from basisit.errors import ValidationFailed
 from basisit.requests import onboarding as onb
 from basisit.requests.service import actor_name
 from basisit.store.db import session_scope
@@ -62,11 +64,27 @@ def onboard(
     contact_name: str = typer.Option(..., "--contact-name"),
     contact_email: str = typer.Option(..., "--contact-email"),
     cost_centre: str = typer.Option(..., "--cost-centre"),
-    billing_address: str = typer.Option(..., "--billing-address"),
+    billing_address: str | None = typer.Option(
+        None, "--billing-address", help="'Straße Nr, PLZ Ort' (or --street, --postcode, --town)"
+    ),
+    street: str | None = typer.Option(None, "--street", help="Street and house number"),
+    postcode: str | None = typer.Option(None, "--postcode"),
+    town: str | None = typer.Option(None, "--town"),
+    country: str = typer.Option("DE", "--country", help="ISO 3166 code"),
     leitweg_id: str = typer.Option(..., "--leitweg-id", help="Routing ID for e-invoices"),
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """Take a Kommune on board: it can then request services."""
+    address: str | Address
+    if billing_address is not None and not (street or postcode or town):
+        address = billing_address
+    elif billing_address is None and street and postcode and town:
+        address = Address(street.strip(), postcode.strip(), town.strip(), country.strip().upper())
+    else:
+        raise ValidationFailed(
+            "give the billing address either as --billing-address 'Straße Nr, PLZ Ort' or as "
+            "--street, --postcode and --town, not both and not in part"
+        )
     with session_scope() as session:
         record = onb.onboard(
             session,
@@ -74,7 +92,7 @@ def onboard(
             contact_name=contact_name,
             contact_email=contact_email,
             cost_centre=cost_centre,
-            billing_address=billing_address,
+            billing_address=address,
             leitweg_id=leitweg_id,
             actor=actor_name(actor),
         )

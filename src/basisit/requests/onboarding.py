@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from basisit import kommunen, leitweg
+from basisit.address import Address, split
+from basisit.address import problems as address_problems
 from basisit.errors import TransitionNotAllowed, ValidationFailed
 from basisit.requests import workflow as wf
 from basisit.store.models import AuditEvent, Onboarding, Request, utcnow
@@ -22,7 +24,7 @@ def onboard(
     contact_name: str,
     contact_email: str,
     cost_centre: str,
-    billing_address: str,
+    billing_address: str | Address,
     leitweg_id: str,
     actor: str,
 ) -> Onboarding:
@@ -42,11 +44,17 @@ def onboard(
     ):
         if len(value.strip()) > limit:
             problems.append(f"{field} is longer than {limit} characters")
-    if len(billing_address.strip()) < 10:
-        problems.append("billing address is missing or too short (street, postcode, town)")
+    address = billing_address if isinstance(billing_address, Address) else split(billing_address)
+    if address is None:
+        problems.append(
+            f"billing address {billing_address!r} is not 'street and number, post code town' "
+            "(e.g. 'Im Kloster 1, 66636 Tholey')"
+        )
+    else:
+        problems.extend(address_problems(address))
     if (why := leitweg.problem(leitweg_id)) is not None:
         problems.append(why)
-    if problems:
+    if problems or address is None:  # no address is one of the problems
         raise ValidationFailed(f"cannot onboard {kommune.ags} {kommune.name}", problems)
     record = session.get(Onboarding, ags)
     if record is not None and record.active:
@@ -57,7 +65,8 @@ def onboard(
     record.contact_name = contact_name.strip()
     record.contact_email = contact_email.strip()
     record.cost_centre = cost_centre.strip()
-    record.billing_address = billing_address.strip()
+    record.street, record.postcode = address.street, address.postcode
+    record.town, record.country = address.town, address.country
     record.leitweg_id = leitweg_id
     record.active = True
     record.onboarded_at = utcnow()

@@ -38,7 +38,11 @@ class Onboarding(Base):
     contact_name: Mapped[str] = mapped_column(String(200))
     contact_email: Mapped[str] = mapped_column(String(200))
     cost_centre: Mapped[str] = mapped_column(String(50))
-    billing_address: Mapped[str] = mapped_column(Text)
+    # The billing address as XRechnung needs it (migration 0006 split the one-line form).
+    street: Mapped[str] = mapped_column(String(200))
+    postcode: Mapped[str] = mapped_column(String(10))
+    town: Mapped[str] = mapped_column(String(100))
+    country: Mapped[str] = mapped_column(String(2), default="DE")
     leitweg_id: Mapped[str] = mapped_column(String(46))
     active: Mapped[bool] = mapped_column(default=True)
     onboarded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
