@@ -155,9 +155,34 @@ run_molecule_pool() {
     printf '[test] molecule: %s of %s done\n' "$((${#names[@]} - done_before))" "${#order[@]}"
   }
 
-  local done_before="${#names[@]}"
-  for id in "${order[@]}"; do
-    while [ "${#role_of[@]}" -ge "$jobs" ]; do finish_one; done
+  # Two scenarios of one role never run at once: molecule (ansible-compat) links the role
+  # into the shared $ANSIBLE_HOME/roles on start, and two starts race on that link.
+  role_busy() { # id: is a scenario of its role running?
+    local running
+    for running in "${role_of[@]}"; do
+      [ "${running%%:*}" = "${1%%:*}" ] && return 0
+    done
+    return 1
+  }
+  local done_before="${#names[@]}" next i
+  local -a pending=("${order[@]}")
+  while [ "${#pending[@]}" -gt 0 ]; do
+    next=""
+    if [ "${#role_of[@]}" -lt "$jobs" ]; then
+      for i in "${!pending[@]}"; do
+        if ! role_busy "${pending[$i]}"; then
+          next="${pending[$i]}"
+          unset "pending[$i]"
+          pending=("${pending[@]}")
+          break
+        fi
+      done
+    fi
+    if [ -z "$next" ]; then
+      finish_one
+      continue
+    fi
+    id="$next"
     start_of[$id]="$(now)"
     (cd "roles/${id%%:*}" && exec molecule test -s "$(scenario_name "$id")") \
       </dev/null >"$logs/$id.log" 2>&1 &
