@@ -2,19 +2,21 @@
 # Installs everything the suite and its tests need; safe to run again (then it takes seconds).
 #   1. Debian packages from scripts/host-packages.txt, only those missing
 #   2. the Pulumi CLI at the version pinned in scripts/versions.env (scripts/build-pulumi.sh),
-#      in the background: its Go build is minutes of CPU while steps 3-5 mostly wait on the
+#      in the background: its Go build is minutes of CPU while steps 3-6 mostly wait on the
 #      network and the disk, so they run beside it (its lines are prefixed "pulumi:")
 #   3. the virtualenv (.venv in the checkout unless BASISIT_VENV or VIRTUAL_ENV is set) with
 #      `pip install -e '.[dev]'`, repeated only when pyproject.toml changed
-#   4. the base image, and a probe that podman can run a container from it (minutes before
+#   4. the XRechnung validation rules (XSD and schematron) at the versions pinned in
+#      scripts/versions.env, into the cache (scripts/xrechnung-rules.sh)
+#   5. the base image, and a probe that podman can run a container from it (minutes before
 #      the long builds end, so a broken podman set-up shows at once; the Pulumi build stops too)
-#   5. the roles image (scripts/build-image.sh); then bootstrap waits for the Pulumi build
-#   6. `basisit doctor`: every prerequisite checked by using it
+#   6. the roles image (scripts/build-image.sh); then bootstrap waits for the Pulumi build
+#   7. `basisit doctor`: every prerequisite checked by using it
 # Built things live in ~/.cache/basisit (BASISIT_CACHE); the checkout only gets .venv.
 #
-# Usage: scripts/bootstrap.sh [--no-apt] [--no-venv] [--no-pulumi] [--no-images]
-#                             [--base-image-only] [--no-doctor] [--list-packages]
-# The same as environment: BASISIT_BOOTSTRAP_SKIP="apt,venv,pulumi,images,doctor".
+# Usage: scripts/bootstrap.sh [--no-apt] [--no-venv] [--no-pulumi] [--no-xrechnung]
+#                             [--no-images] [--base-image-only] [--no-doctor] [--list-packages]
+# The same as environment: BASISIT_BOOTSTRAP_SKIP="apt,venv,pulumi,xrechnung,images,doctor".
 # --list-packages prints the host packages (name, present|absent on a fresh machine) and exits.
 set -euo pipefail
 
@@ -33,6 +35,7 @@ for arg in "$@"; do
     --no-apt) skip+="apt," ;;
     --no-venv) skip+="venv," ;;
     --no-pulumi) skip+="pulumi," ;;
+    --no-xrechnung) skip+="xrechnung," ;;
     --no-images) skip+="images," ;;
     --base-image-only) image_args+=(--base-only) ;;
     --no-doctor) skip+="doctor," ;;
@@ -41,7 +44,7 @@ for arg in "$@"; do
       exit 0
       ;;
     -h | --help)
-      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -169,7 +172,21 @@ else
   fi
 fi
 
-# ------------------------------------------------------------------ 4. base image + probe
+# ------------------------------------------------------------------ 4. XRechnung rules
+# Seconds when cached; the invoice validation (basisit.invoicing) and its tests read them.
+if skipped xrechnung; then
+  log "xrechnung: skipped"
+else
+  start=$SECONDS
+  # The script prints the directory on stdout and its progress on stderr: the directory is
+  # captured (fd 3 is the capture), the progress gets bootstrap's prefix.
+  rules_dir="$({ bash "$BASISIT_ROOT/scripts/xrechnung-rules.sh" 2>&1 1>&3 3>&- |
+    sed -u 's/^\[xrechnung\] /[bootstrap] xrechnung: /' >&2; } 3>&1)" ||
+    die "xrechnung: scripts/xrechnung-rules.sh failed (its lines above say why)"
+  log "xrechnung: ok ($rules_dir, $((SECONDS - start)) s)"
+fi
+
+# ------------------------------------------------------------------ 5. base image + probe
 [ -r "$CONTAINERS_CONF" ] || die "containers.conf: $CONTAINERS_CONF is missing"
 log "containers.conf: $CONTAINERS_CONF"
 build_image() {
@@ -183,7 +200,7 @@ else
   build_image --base-only
 fi
 
-# ------------------------------------------------------------------ 5. roles image
+# ------------------------------------------------------------------ 6. roles image
 if ! skipped images && [ "${#image_args[@]}" = 0 ]; then
   build_image
 fi
@@ -197,7 +214,7 @@ if [ -n "$pulumi_pid" ]; then
   [ "$rc" = 0 ] || die "pulumi: scripts/build-pulumi.sh failed (exit $rc; its lines above say why)"
 fi
 
-# ------------------------------------------------------------------ 6. doctor
+# ------------------------------------------------------------------ 7. doctor
 if skipped doctor; then
   log "doctor: skipped (--no-doctor: the caller runs it)"
 elif skipped venv && ! command -v basisit >/dev/null; then

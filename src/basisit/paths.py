@@ -32,6 +32,17 @@ def data_dir() -> Path:
     return path.resolve()
 
 
+def cache_dir() -> Path:
+    """What scripts/bootstrap.sh builds or downloads (scripts/env.sh: BASISIT_CACHE, else
+    $XDG_CACHE_HOME/basisit, else ~/.cache/basisit). Not created here: a reader of the cache
+    must find it filled, not an empty folder."""
+    env = os.environ.get("BASISIT_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "basisit"
+
+
 def catalog_dir() -> Path:
     return Path(os.environ.get("BASISIT_CATALOG_DIR") or project_root() / "catalog")
 

@@ -4,7 +4,6 @@ binaries (the tests' throwaway database), free space where the suite writes."""
 from __future__ import annotations
 
 import glob
-import os
 import shutil
 import subprocess
 import tempfile
@@ -85,14 +84,6 @@ def check_postgres() -> str:
             )
         versions.append(proc.stdout.strip())
     return "; ".join(versions)
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("BASISIT_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "basisit"
 
 
 def podman_storage_dir() -> Path:

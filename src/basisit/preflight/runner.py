@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from basisit import paths
 from basisit.preflight import host, podman, ports, toolchain
 from basisit.preflight.model import CheckFailed, CheckResult, Report
 
@@ -32,7 +33,7 @@ def _data_dir() -> Path:
 def _space(_: podman.PodmanSandbox) -> str:
     return host.check_free_space(
         {
-            "cache": host.cache_dir(),
+            "cache": paths.cache_dir(),
             "data": _data_dir(),
             "podman storage": host.podman_storage_dir(),
         }
