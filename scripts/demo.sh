@@ -133,6 +133,15 @@ done
 echo "reports of $month: $reports"
 ls -1 "$reports"
 
+step "E-invoices: drafts of the running month (XRechnung 3.0, validated; no number consumed)"
+drafts="$BASISIT_DATA_DIR/invoices/drafts/$month"
+mkdir -p "$drafts"
+for ags in 10041100 10046118 10046; do
+  basisit invoice --month "$month" --ags "$ags" -o "$drafts"
+done
+echo "draft invoices of $month: $drafts"
+ls -1 "$drafts"
+
 step "Where things stand"
 basisit status
 basisit request list

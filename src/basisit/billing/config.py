@@ -1,4 +1,5 @@
-"""catalog/billing.yaml: the shared overhead and the allocation key, versioned by month."""
+"""catalog/billing.yaml: the shared overhead, the allocation key and the VAT treatment,
+versioned by month, and the seller on every invoice."""
 
 from __future__ import annotations
 
@@ -37,9 +38,47 @@ class Key:
 
 
 @dataclass(frozen=True)
+class Vat:
+    valid_from: dt.date
+    category: str  # S: standard rate, E: exempt
+    rate_percent: Decimal  # 0 when exempt
+    exemption_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    phone: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Seller:
+    name: str
+    street: str
+    postcode: str
+    town: str
+    country: str
+    contact: Contact
+    email: str
+    iban: str  # without blanks
+    payment_days: int
+    vat_id: str | None = None
+    tax_number: str | None = None
+    bic: str | None = None
+    bank: str | None = None
+
+
+@dataclass(frozen=True)
 class BillingConfig:
     overhead: tuple[Overhead, ...]
     key: tuple[Key, ...]
+    seller: Seller | None = None  # None only in settings made for allocation tests
+    vat: tuple[Vat, ...] = ()
+
+    def vat_on(self, day: dt.date) -> Vat | None:
+        valid = [v for v in self.vat if v.valid_from <= day]
+        return max(valid, key=lambda v: v.valid_from) if valid else None
 
     def overhead_on(self, day: dt.date) -> Overhead | None:
         valid = [o for o in self.overhead if o.valid_from <= day]
@@ -67,7 +106,7 @@ def parse(document: Any, source: str, directory: Path | None = None) -> BillingC
     ]
     if problems:
         raise ValidationFailed("; ".join(problems))
-    for section in ("overhead", "key"):
+    for section in ("overhead", "key", "vat"):
         days = [item["valid_from"] for item in document[section]]
         if len(set(days)) != len(days):
             raise ValidationFailed(f"{source}: {section}: two versions valid from the same month")
@@ -85,7 +124,37 @@ def parse(document: Any, source: str, directory: Path | None = None) -> BillingC
                 Fraction(_exact(k.get("kreis_inhabitants_fraction", "0.5"))),
             )
         )
-    return BillingConfig(overhead, tuple(keys))
+    seller = _seller(document["seller"], source)
+    vat = tuple(
+        Vat(dt.date.fromisoformat(v["valid_from"]), v["category"],
+            _exact(v.get("rate_percent", 0)), v.get("exemption_reason"))
+        for v in document["vat"]
+    )  # fmt: skip
+    return BillingConfig(overhead, tuple(keys), seller, vat)
+
+
+def iban_problem(iban: str) -> str | None:
+    """Why an IBAN is not one (ISO 13616 check digits, mod 97), or None."""
+    compact = iban.replace(" ", "").upper()
+    if not (15 <= len(compact) <= 34 and compact[:2].isalpha() and compact[2:].isalnum()):
+        return f"IBAN {iban!r} is not of the form CCkk and 11 to 30 letters or digits"
+    digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+    if int(digits) % 97 != 1:
+        return f"IBAN {iban!r} has wrong check digits"
+    return None
+
+
+def _seller(s: dict[str, Any], source: str) -> Seller:
+    if (why := iban_problem(s["iban"])) is not None:
+        raise ValidationFailed(f"{source}: seller.iban: {why}")
+    c = s["contact"]
+    return Seller(
+        name=s["name"], street=s["street"], postcode=s["postcode"], town=s["town"],
+        country=s["country"], contact=Contact(c["name"], c["phone"], c["email"]),
+        email=s["email"], iban=s["iban"].replace(" ", ""), payment_days=s["payment_days"],
+        vat_id=s.get("vat_id"), tax_number=s.get("tax_number"), bic=s.get("bic"),
+        bank=s.get("bank"),
+    )  # fmt: skip
 
 
 def load(file: Path | None = None) -> BillingConfig:

@@ -9,6 +9,7 @@ from basisit.cli import configure as configure_cli
 from basisit.cli import db as db_cli
 from basisit.cli import doctor as doctor_cli
 from basisit.cli import exporter as exporter_cli
+from basisit.cli import invoice as invoice_cli
 from basisit.cli import kommunen as kommunen_cli
 from basisit.cli import ledger as ledger_cli
 from basisit.cli import monitoring as monitoring_cli
@@ -35,6 +36,7 @@ exporter_cli.register(app)
 monitoring_cli.register(app)
 ledger_cli.register(app)
 report_cli.register(app)
+invoice_cli.register(app)
 # Further command groups register here, one line each.
 
 if __name__ == "__main__":

@@ -166,6 +166,11 @@ def session_scope() -> Iterator[Session]:
         session.commit()
     except (StaleDataError, IntegrityError) as exc:
         session.rollback()
+        if "never changes" in str(getattr(exc, "orig", "")):  # migration 0007's triggers
+            raise Conflict(
+                "an issued invoice never changes: a correction is a credit note and a new "
+                "invoice (basisit invoice --issue); nothing was stored"
+            ) from exc
         raise Conflict(
             "someone else changed the same data at the same time; nothing was stored. "
             f"Look at it again and retry. ({type(exc).__name__})"

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -329,3 +330,48 @@ class LedgerMonthKommune(Base):
     month: Mapped[str] = mapped_column(String(7))
     ags: Mapped[str] = mapped_column(String(8))
     billable_seconds: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- issued e-invoices (basisit.app.invoices) ---------------------------------------------------
+# Kept at least ten years (German tax law); no command updates or deletes them, and migration
+# 0007's triggers refuse it in the database too.
+
+
+class InvoiceCounter(Base):
+    """The last invoice number of a year of issue: taken inside the issuing transaction, so
+    a failed or killed issue consumes none and the numbers have no gaps."""
+
+    __tablename__ = "invoice_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last: Mapped[int]
+
+
+class IssuedInvoice(Base):
+    """An invoice (380) or credit note (381) as issued; its XML byte for byte."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_ags_month", "ags", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # EGO-2026-00001
+    ags: Mapped[str] = mapped_column(String(8))
+    month: Mapped[str] = mapped_column(String(7))  # the billed Berlin month
+    type_code: Mapped[str] = mapped_column(String(3))  # 380 invoice | 381 credit note
+    preceding_number: Mapped[str | None] = mapped_column(String(20), default=None)
+    issue_date: Mapped[dt.date]
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    issued_by: Mapped[str] = mapped_column(String(100))
+    net_cent: Mapped[int] = mapped_column(BigInteger)
+    vat_cent: Mapped[int] = mapped_column(BigInteger)
+    gross_cent: Mapped[int] = mapped_column(BigInteger)
+    allowance_cent: Mapped[int] = mapped_column(BigInteger, default=0)
+    vat_category: Mapped[str] = mapped_column(String(2))
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    # What "the same amounts" means when a month is issued again: a digest of its lines'
+    # product ids and cents and of the VAT treatment.
+    amounts_digest: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # for its credit note
+    rule_versions: Mapped[dict[str, Any]] = mapped_column(JSON)  # validated against
+    sha256: Mapped[str] = mapped_column(String(64))  # of `xml`
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
