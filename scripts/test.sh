@@ -20,6 +20,8 @@
 #                           Default: everything.
 #   BASISIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k catalog -x")
 #   BASISIT_MOLECULE_JOBS   molecule scenarios run at once (default 2)
+#   BASISIT_MOLECULE_ALONGSIDE=0  run the scenarios after pytest instead of alongside the
+#                           other checks (default: alongside, in the background)
 #   BASISIT_TEST_PG_URL     use this PostgreSQL instead of starting one
 #   BASISIT_TEST_NO_BOOTSTRAP=1  skip the bootstrap (it only checks, when all is installed)
 # Before pytest and molecule, `basisit doctor` checks every prerequisite; when one is missing
@@ -126,6 +128,11 @@ remember_time() { # id seconds: keeps the newest duration per role
   mv "$tmp" "$molecule_times"
 }
 
+live() { # a progress line: into the pool's log, and onto the terminal while it runs alongside
+  printf '%s\n' "$1"
+  if [ -n "${molecule_live:-}" ]; then printf '%s\n' "$1" >&3; fi
+}
+
 run_molecule_pool() {
   local jobs="${BASISIT_MOLECULE_JOBS:-2}" logs id
   local -A role_of=() start_of=()
@@ -152,7 +159,9 @@ run_molecule_pool() {
       record "molecule:$ended" failed "$seconds"
       printf '[test] molecule:%s failed (exit %s)\n' "$ended" "$rc"
     fi
-    printf '[test] molecule: %s of %s done\n' "$((${#names[@]} - done_before))" "${#order[@]}"
+    live "$(printf '[test] molecule:%s %s in %s s; %s of %s done' "$ended" \
+      "$([ "$rc" = 0 ] && echo passed || echo "FAILED (exit $rc)")" "$seconds" \
+      "$((${#names[@]} - done_before))" "${#order[@]}")"
   }
 
   # Two scenarios of one role never run at once: molecule (ansible-compat) links the role
@@ -187,7 +196,7 @@ run_molecule_pool() {
     (cd "roles/${id%%:*}" && exec molecule test -s "$(scenario_name "$id")") \
       </dev/null >"$logs/$id.log" 2>&1 &
     role_of[$!]="$id"
-    printf '[test] molecule:%s started\n' "$id"
+    live "[test] molecule:$id started"
   done
   while [ "${#role_of[@]}" -gt 0 ]; do finish_one; done
   rm -rf "$logs"
@@ -222,6 +231,27 @@ if wanted pytest python || { [ "${#scenarios[@]}" -gt 0 ] && [ -n "$(scenario_or
     echo "[test] a prerequisite is missing (see the doctor's table above); nothing was tested" >&2
     exit 1
   fi
+fi
+
+# The molecule scenarios spend about half their time waiting for containers (systemd, sshd,
+# podman exec), so they run alongside the other checks, in the background, unless
+# BASISIT_MOLECULE_ALONGSIDE=0. They use their own container names, networks and subnets;
+# their logs are printed whole when the other checks are done, their progress lines at once.
+molecule_pid=""
+if [ "${BASISIT_MOLECULE_ALONGSIDE:-1}" != 0 ] && [ "${#scenarios[@]}" -gt 0 ] &&
+  [ -n "$(scenario_order)" ]; then
+  molecule_dir="$(mktemp -d "${TMPDIR:-/tmp}/basisit-molecule-bg.XXXXXX")"
+  exec 3>&1
+  (
+    names=() results=() durations=()
+    molecule_live=1
+    run_molecule_pool
+    for i in "${!names[@]}"; do
+      printf '%s %s %s\n' "${names[$i]}" "${results[$i]}" "${durations[$i]}"
+    done >"$molecule_dir/results"
+  ) >"$molecule_dir/out" 2>&1 &
+  molecule_pid=$!
+  printf '\n[test] ===== molecule: the scenarios run alongside (pid %s)\n' "$molecule_pid"
 fi
 
 run_step ruff python,lint ruff check .
@@ -272,7 +302,16 @@ if wanted pytest python; then
   [ "$pg_started" = 1 ] && basisit_pg_stop
 fi
 
-if [ "${#scenarios[@]}" -gt 0 ]; then
+# The pool started alongside the other checks: its logs, then its results.
+if [ -n "$molecule_pid" ]; then
+  printf '\n[test] ===== molecule: waiting for the scenarios that run alongside\n'
+  wait "$molecule_pid"
+  exec 3>&-
+  cat "$molecule_dir/out"
+  while read -r name result seconds; do record "$name" "$result" "$seconds"; done \
+    <"$molecule_dir/results"
+  rm -rf "$molecule_dir"
+elif [ "${#scenarios[@]}" -gt 0 ]; then
   run_molecule_pool
 else
   skip_step molecule molecule "no roles/*/molecule/* scenarios yet"
