@@ -87,7 +87,10 @@ flock 9
 if [ "$force" = 1 ] || [ ! -f "$MARKER" ]; then
   start=$SECONDS
   rm -rf "$DIR"
-  work="$(mktemp -d "$BASE/.download.XXXXXX")"
+  # Under the lock and per key: a killed run's leftovers are removed by the next one.
+  work="$DIR.download"
+  rm -rf "$work"
+  mkdir -p "$work"
   trap 'rm -rf "$work"' EXIT
 
   fetch com/helger/cii ph-cii-d16b "$XRECHNUNG_CII_D16B_VERSION"

@@ -213,3 +213,42 @@ def test_a_missing_prometheus_names_the_package(
 
 def test_debians_prometheus_passes() -> None:
     assert host.check_prometheus().startswith("prometheus 2.")
+
+
+def test_missing_xrechnung_rules_fail_with_the_fetch_command_then_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from basisit.invoicing import RULES
+
+    cached = os.environ.get("BASISIT_CACHE")
+    monkeypatch.setenv("BASISIT_CACHE", str(tmp_path))  # an empty cache
+    result = _only("xrechnung-rules")
+    assert not result.ok
+    assert RULES.key in result.detail and str(tmp_path) in result.detail
+    assert result.fix == "bash scripts/xrechnung-rules.sh"
+
+    if cached is None:
+        monkeypatch.delenv("BASISIT_CACHE")
+    else:
+        monkeypatch.setenv("BASISIT_CACHE", cached)
+    result = _only("xrechnung-rules")  # what bootstrap cached
+    assert result.ok, f"{result.detail} / {result.fix}"
+    assert "EN 16931 1.3.16, XRechnung 3.0.2 (schematron 2.5.0) compile" in result.detail
+
+
+def test_a_cut_off_xrechnung_stylesheet_fails_with_the_refetch_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from basisit.invoicing import RULES, rules_dir
+
+    copy = tmp_path / "xrechnung" / RULES.key
+    shutil.copytree(rules_dir(), copy)
+    stylesheet = copy / "xrechnung" / "XRechnung-CII-validation.xslt"
+    stylesheet.write_bytes(stylesheet.read_bytes()[:5000])  # an interrupted copy
+    monkeypatch.setenv("BASISIT_CACHE", str(tmp_path))
+    result = _only("xrechnung-rules")
+    assert not result.ok
+    assert str(stylesheet) in result.detail and "does not compile" in result.detail
+    assert result.fix == "bash scripts/xrechnung-rules.sh --force"

@@ -32,6 +32,14 @@ from basisit.errors import PrerequisiteMissing, ValidationFailed
 FETCH = "bash scripts/xrechnung-rules.sh"
 
 
+class RulesMissing(PrerequisiteMissing):
+    """The cached rules are missing, of other versions or broken; `fix` is the command."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}: run `{fix}`")
+        self.fix = fix
+
+
 @dataclass(frozen=True)
 class RuleVersions:
     """The three Maven Central jars and the rule sets inside them (scripts/versions.env pins
@@ -161,22 +169,23 @@ class RuleFiles:
 
 
 def rules_dir() -> Path:
-    """The cached rules of RULES; PrerequisiteMissing (with the command) when they are not there
-    or are of other versions."""
+    """The cached rules of RULES; RulesMissing (a PrerequisiteMissing, with the command) when
+    they are not there or are of other versions."""
     folder = paths.cache_dir() / "xrechnung" / RULES.key
     marker = folder / ".basisit-complete"
     if not marker.is_file():
-        raise PrerequisiteMissing(
-            f"the XRechnung validation rules ({RULES.key}) are not in {folder}: "
-            f"run `{FETCH}` (scripts/bootstrap.sh does)"
+        raise RulesMissing(
+            f"the XRechnung validation rules ({RULES.key}) are not in {folder} "
+            "(scripts/bootstrap.sh fetches them)",
+            FETCH,
         )
     recorded = dict(
         line.partition("=")[::2] for line in marker.read_text(encoding="utf-8").splitlines()
     )
     if recorded != RULES.as_env():
-        raise PrerequisiteMissing(
-            f"{marker} records other rule versions than basisit.invoicing.validate.RULES: "
-            f"run `{FETCH} --force`"
+        raise RulesMissing(
+            f"{marker} records other rule versions than basisit.invoicing.validate.RULES",
+            f"{FETCH} --force",
         )
     return folder
 
@@ -197,8 +206,8 @@ _LOCK = threading.RLock()
 COMPILE_SECONDS: dict[Stage, float] = {}
 
 
-def _broken(path: Path, why: object) -> PrerequisiteMissing:
-    return PrerequisiteMissing(f"{path} cannot be used ({why}): fetch it again: `{FETCH} --force`")
+def _broken(path: Path, why: object) -> RulesMissing:
+    return RulesMissing(f"{path} cannot be used ({why}); fetch it again", f"{FETCH} --force")
 
 
 @cache
@@ -342,7 +351,7 @@ def _skip(stages: tuple[Stage, ...], why: str) -> list[StageResult]:
 
 def validate(xml: bytes) -> Validation:
     """Every stage's findings for one invoice; raises only for missing or broken rule files
-    (PrerequisiteMissing), never for a broken invoice."""
+    (RulesMissing), never for a broken invoice."""
     with _LOCK:
         return _validate(xml)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from basisit import paths
-from basisit.preflight import host, podman, ports, toolchain
+from basisit.preflight import host, podman, ports, toolchain, xrechnung
 from basisit.preflight.model import CheckFailed, CheckResult, Report
 
 
@@ -62,6 +62,11 @@ CHECKS: tuple[Check, ...] = (
     Check("ansible", "ansible-playbook runs from the venv", lambda _: toolchain.check_ansible()),
     Check("postgresql", "initdb and pg_ctl run", lambda _: host.check_postgres()),
     Check("prometheus", "prometheus and promtool 2.x run", lambda _: host.check_prometheus()),
+    Check(
+        "xrechnung-rules",
+        "the cached XRechnung XSD and schematron (scripts/xrechnung-rules.sh) compile",
+        lambda _: xrechnung.check_xrechnung_rules(),
+    ),
     Check("disk space", "cache, data dir and podman storage have room", _space),
     Check(
         "local ports",
