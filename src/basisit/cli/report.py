@@ -1,4 +1,7 @@
-"""basisit report: a month billed, as a file for finance (German text and formats)."""
+"""basisit report: a month billed, as a file for finance (German text and formats).
+
+`basisit report --month ... -o ...` writes the month's cost allocation; the subcommands
+(`funding`, `scale`) write the other reports finance reads."""
 
 from __future__ import annotations
 
@@ -12,7 +15,15 @@ from basisit.cli.render import Table, esc
 from basisit.reports import german
 
 
+app = typer.Typer(
+    help="Reports for finance: a month's cost allocation (the options), or a subcommand.",
+    invoke_without_command=True,
+)
+
+
+@app.callback()
 def report_cmd(
+    ctx: typer.Context,
     month: str | None = typer.Option(None, "--month", help="The Berlin month, YYYY-MM"),
     fmt: str = typer.Option(
         "csv", "--format", help=f"One of: {', '.join(billing.FORMATS)}", show_default=True
@@ -25,7 +36,15 @@ def report_cmd(
         False, "--list-formats", help="Print the report formats, one per line, and exit"
     ),
 ) -> None:
-    """Write the month's cost allocation (all Kommunen, or one with --ags)."""
+    """Write the month's cost allocation (all Kommunen, or one with --ags), or run a
+    subcommand."""
+    if ctx.invoked_subcommand is not None:
+        if month is not None or output is not None or list_formats or ags is not None:
+            raise typer.BadParameter(
+                f"the options of the month report do not go with `report {ctx.invoked_subcommand}`:"
+                " give them after the subcommand"
+            )
+        return
     if list_formats:
         for name in billing.FORMATS:
             console.print(name)
@@ -58,4 +77,4 @@ def _amounts(direct: int, overhead: int) -> tuple[str, str, str]:
 
 
 def register(root: typer.Typer) -> None:
-    root.command("report")(report_cmd)
+    root.add_typer(app, name="report")
