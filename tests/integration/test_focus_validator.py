@@ -1,6 +1,6 @@
-"""The October FOCUS export through focus-validator 2.2.1 (scripts/focus-validator.sh): no
-failures but the false results docs/focus.md accepts. The validator skips much; the checks it
-skips are in tests/unit/test_focus_export.py."""
+"""The October FOCUS export, with Credit rows of start-up funding, through focus-validator
+2.2.1 (scripts/focus-validator.sh): no failures but the false results docs/focus.md accepts.
+The validator skips much; the checks it skips are in tests/unit/test_focus_export.py."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def summary(output: str) -> dict[str, int]:
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_validator_accepts_the_export(priced: Path, tmp_path: Path, suffix: str) -> None:  # noqa: F811
-    data = next(p for p in export(tmp_path) if p.suffix == suffix)
+    data = next(p for p in export(tmp_path, funded=True) if p.suffix == suffix)
     output = run_validator(data)
     print(output)
     assert "Traceback" not in output

@@ -19,3 +19,15 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path.name}"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+FUNDING = "\n# Start-up funding"
+
+
+def without_funding(catalog: Path) -> None:
+    """Drop billing.yaml's funding programmes (the last section): the hand-worked months of
+    the allocation and invoice tests are figures before any subsidy."""
+    path = catalog / "billing.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert FUNDING in text, f"billing.yaml no longer has {FUNDING!r}"
+    path.write_text(text.split(FUNDING)[0] + "\n", encoding="utf-8")

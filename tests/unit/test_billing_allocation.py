@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_copy import catalog_copy, edit
+from catalog_copy import catalog_copy, edit, without_funding
 
 from basisit import kommunen
 from basisit.billing import config as billing_config
@@ -114,6 +114,7 @@ price_eur: 0.05, estimate_parameter: quota_gib}
 """,
     )
     edit(catalog / "billing.yaml", "yearly_eur: 36000.00", "yearly_eur: 1000.01")
+    without_funding(catalog)
     monkeypatch.setenv("BASISIT_CATALOG_DIR", str(catalog))
     return catalog
 

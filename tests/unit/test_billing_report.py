@@ -92,7 +92,9 @@ def test_october_from_the_ledger_to_csv(priced: Path, database: str, tmp_path: P
     text = written.paths[0].read_text("utf-8-sig")
     assert written.paths[0].name == "basisit-2026-10-alle.csv"
     assert "Kostenaufteilung Basis-IT Oktober 2026" in text
-    assert "Summe;10046118;Tholey;direkt;91,66;Gemeinkosten;10,89;gesamt;102,55" in text
+    assert (
+        "Summe;10046118;Tholey;direkt;91,66;Gemeinkosten;10,89;gesamt;102,55;Zuschuss;0,00" in text
+    )
     assert "Gesamtsumme;345,59" in text and "stimmt" in text
     assert "geschätzt, 3 Std. Messlücke" in text
     assert "01.10.2026 – 31.10.2026" in text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import re
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +17,8 @@ from test_billing_allocation import SB, TH, WND, october, priced  # noqa: F401
 from basisit import kommunen
 from basisit.billing import config as billing_config
 from basisit.billing.allocate import allocate
+from basisit.billing.config import Programme
+from basisit.billing.funding import fund
 from basisit.catalog import load_catalog
 from basisit.leitweg import make as make_leitweg
 from basisit.reports import focus
@@ -36,9 +39,20 @@ TH_LEITWEG = make_leitweg("10046118", "BASISIT")
 UTC_TEXT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
-def export(directory: Path) -> list[Path]:
-    """The October export; needs the `priced` catalog (test_billing_allocation)."""
+# Half of the file share and the overhead, as start-up funding: Credit rows in the export.
+FUNDING = Programme(
+    id="dok", name="Digitalisierungsoffensive", budget_cent=10**7, first_month="2026-01",
+    last_month="2026-12", services=frozenset({"fileshare"}), overhead=True,
+    rates=((2026, Fraction(1, 2)),),
+)  # fmt: skip
+
+
+def export(directory: Path, *, funded: bool = False) -> list[Path]:
+    """The October export (with FUNDING's Credit rows when `funded`); needs the `priced`
+    catalog (test_billing_allocation)."""
     bill = allocate(october(), load_catalog(), billing_config.load(), kommunen.get)
+    if funded:
+        (bill,) = fund([bill], [FUNDING])
     return focus.render(Report(bill, leitweg={TH: TH_LEITWEG}), directory / "focus.parquet")
 
 

@@ -2,7 +2,9 @@
 
 Reads the month's usage document (contract 3, from the ledger), the catalog with its prices,
 the billing settings and the Kommunen registry; never Prometheus, podman or Pulumi. The
-running month is billed provisionally ("vorläufig"); a later month is refused.
+running month is billed provisionally ("vorläufig"); a later month is refused. A month that
+a start-up funding programme covers is billed with its subsidies, which depend on the
+programme's earlier months: those are billed too (basisit.billing.funding).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from basisit import hours as h
 from basisit import kommunen
 from basisit.app.usage import month_usage
 from basisit.billing import config as billing_config
+from basisit.billing import funding
 from basisit.billing.allocate import allocate
+from basisit.billing.config import BillingConfig
 from basisit.billing.model import MonthBill
-from basisit.catalog import load_catalog
+from basisit.catalog import Catalog, load_catalog
 from basisit.errors import NotFound, ValidationFailed
 from basisit.reports.german import Report
+from basisit.store import ledger_sums
 from basisit.store.db import session_scope
 from basisit.store.models import Onboarding
 
@@ -29,7 +34,7 @@ from basisit.store.models import Onboarding
 def month_bill(month: str, ags: str | None = None, *, now: dt.datetime | None = None) -> MonthBill:
     """The month billed for every Kommune in the ledger, or only `ags` (the overhead is
     always split over all participants: one Kommune's report shows its own share)."""
-    start, end = h.month_range(month)  # ValidationFailed for 2026-13, 26-11, ...
+    start = h.month_range(month)[0]  # ValidationFailed for 2026-13, 26-11, ...
     moment = h.utc(now) if now is not None else dt.datetime.now(dt.UTC)
     if start > moment:
         raise ValidationFailed(
@@ -37,15 +42,62 @@ def month_bill(month: str, ags: str | None = None, *, now: dt.datetime | None = 
             "can be billed"
         )
     wanted = kommunen.get(ags).ags if ags else None  # NotFound for an unknown AGS
-    doc = month_usage(month)
-    bill = allocate(doc, load_catalog(), billing_config.load(), kommunen.get,
-                    running=end > moment)  # fmt: skip
+    catalog, settings = load_catalog(), billing_config.load()
+    month = month.strip()
+    if any(p.covers(month) for p in settings.funding):
+        bill = _funded(month, catalog, settings, moment)[-1]
+    else:
+        bill = _allocated(month, catalog, settings, moment)
     if wanted is None:
         return bill
     own = [k for k in bill.kommunen if k.ags == wanted]
     if not own or not own[0].total_cents:
         raise NotFound(f"AGS {wanted} has no costs in {month}: nothing to report")
     return bill
+
+
+def _allocated(month: str, catalog: Catalog, settings: BillingConfig,
+               moment: dt.datetime) -> MonthBill:  # fmt: skip
+    """The month priced and allocated, before funding; NotFound without ledger rows."""
+    end = h.month_range(month)[1]
+    return allocate(month_usage(month), catalog, settings, kommunen.get, running=end > moment)
+
+
+def _funded(
+    last: str, catalog: Catalog, settings: BillingConfig, moment: dt.datetime
+) -> list[MonthBill]:
+    """The ledger's months from the first programme month up to `last` (NotFound when that
+    has no ledger rows), billed with their subsidies."""
+    problems = funding.unknown_services(settings.funding, catalog)
+    if problems:
+        raise ValidationFailed("; ".join(problems))
+    first = min((p.first_month for p in settings.funding), default=last)
+    with session_scope() as session:
+        kept = ledger_sums.months(session.connection())
+    history = []
+    for month in sorted(m for m in kept if first <= m < last):
+        try:
+            history.append(_allocated(month, catalog, settings, moment))
+        except NotFound:  # a month without ledger rows paid nothing
+            continue
+    history.append(_allocated(last, catalog, settings, moment))
+    return funding.fund(history, settings.funding)
+
+
+def funded_months(*, now: dt.datetime | None = None) -> tuple[list[MonthBill], BillingConfig]:
+    """Every month of the funding programmes' periods that the ledger has, up to the running
+    one, billed with its subsidies; and the settings that name the programmes."""
+    moment = h.utc(now) if now is not None else dt.datetime.now(dt.UTC)
+    catalog, settings = load_catalog(), billing_config.load()
+    if not settings.funding:
+        raise NotFound("billing.yaml names no funding programme")
+    running = h.month_of(moment)
+    last = min(running, max(p.last_month for p in settings.funding))
+    with session_scope() as session:
+        kept = [m for m in ledger_sums.months(session.connection()) if m <= last]
+    if not kept:
+        raise NotFound("the ledger has no month to fund yet")
+    return _funded(max(kept), catalog, settings, moment), settings
 
 
 def leitweg_ids() -> dict[str, str]:

@@ -102,9 +102,17 @@ def _line_note(line: Line) -> str:
 
 
 def _lines(bill: MonthBill, own: KommuneBill) -> tuple[InvoiceLine, ...]:
+    """One invoice line per billed line with cents and one for the overhead share; the
+    start-up funding's subsidy is each line's allowance (BG-27), so the line's net amount is
+    what the Kommune pays for it."""
+    names = {p.id: p.name for p in bill.funding}
+
+    def reason(funded_by: tuple[str, ...]) -> str | None:
+        return "; ".join(f"Anschubfinanzierung {names[i]}" for i in funded_by) or None
+
     found = [
         (f"{line.service_id}/{line.plan}/{line.kind}/{line.instance}", line.description,
-         _line_note(line), line.cents)
+         _line_note(line), line.cents, line.subsidy_cents, reason(line.funded_by))
         for line in own.lines if line.cents
     ]  # fmt: skip
     if own.overhead_cents:
@@ -112,11 +120,11 @@ def _lines(bill: MonthBill, own: KommuneBill) -> tuple[InvoiceLine, ...]:
             "overhead",
             f"Anteil an den gemeinsamen Plattformkosten {german.month_name(bill.month)}",
             f"Verteilschlüssel {bill.method_used}; Teilnahme {german.percent(own.participation)}",
-            own.overhead_cents,
+            own.overhead_cents, own.overhead_subsidy_cents, reason(own.overhead_funded_by),
         ))  # fmt: skip
     return tuple(
-        InvoiceLine(str(i), name, pid, note, cents)
-        for i, (pid, name, note, cents) in enumerate(found, start=1)
+        InvoiceLine(str(i), name, pid, note, cents - subsidy, subsidy, why)
+        for i, (pid, name, note, cents, subsidy, why) in enumerate(found, start=1)
     )
 
 
@@ -158,8 +166,19 @@ def _invoice(bill: MonthBill, ags: str, number: str, issue_date: dt.date,
         payment_terms=f"Zahlbar ohne Abzug bis zum {german.date(due)} "
         f"({seller.payment_days} Tage).",
         notes=(f"Kostenaufteilung Basis-IT {german.month_name(bill.month)} "
-               f"({german.period(bill)}) für {own.name}, AGS {ags}.",),
+               f"({german.period(bill)}) für {own.name}, AGS {ags}.",
+               *_funding_note(own)),
     )  # fmt: skip
+
+
+def _funding_note(own: KommuneBill) -> tuple[str, ...]:
+    if not own.subsidy_cents:
+        return ()
+    return (
+        f"Kosten {german.euro_cents(own.total_cents)}, davon trägt die Anschubfinanzierung "
+        f"{german.euro_cents(own.subsidy_cents)} (Nachlass je Position); zu zahlen "
+        f"{german.euro_cents(own.payable_cents)} netto.",
+    )
 
 
 def _ended(month: str, now: dt.datetime) -> None:

@@ -1,5 +1,5 @@
 """catalog/billing.yaml: the shared overhead, the allocation key and the VAT treatment,
-versioned by month, and the seller on every invoice."""
+versioned by month, the seller on every invoice, and the start-up funding programmes."""
 
 from __future__ import annotations
 
@@ -70,11 +70,35 @@ class Seller:
 
 
 @dataclass(frozen=True)
+class Programme:
+    """A start-up funding programme (Anschubfinanzierung): it pays `rate_of(year)` of the
+    eligible lines of its months, at most `cap_cent` per Kommune over the period and at most
+    `budget_cent` in all (the rules: docs/billing.md, "Start-up funding")."""
+
+    id: str
+    name: str
+    budget_cent: int
+    first_month: str  # YYYY-MM, inclusive
+    last_month: str
+    services: frozenset[str]
+    overhead: bool
+    rates: tuple[tuple[int, Fraction], ...]  # (calendar year, rate 0..1), every year of the period
+    cap_cent: int | None = None
+
+    def covers(self, month: str) -> bool:
+        return self.first_month <= month <= self.last_month
+
+    def rate_of(self, year: int) -> Fraction:
+        return dict(self.rates)[year]
+
+
+@dataclass(frozen=True)
 class BillingConfig:
     overhead: tuple[Overhead, ...]
     key: tuple[Key, ...]
     seller: Seller | None = None  # None only in settings made for allocation tests
     vat: tuple[Vat, ...] = ()
+    funding: tuple[Programme, ...] = ()
 
     def vat_on(self, day: dt.date) -> Vat | None:
         valid = [v for v in self.vat if v.valid_from <= day]
@@ -111,7 +135,7 @@ def parse(document: Any, source: str, directory: Path | None = None) -> BillingC
         if len(set(days)) != len(days):
             raise ValidationFailed(f"{source}: {section}: two versions valid from the same month")
     overhead = tuple(
-        Overhead(dt.date.fromisoformat(o["valid_from"]), int(_exact(o["yearly_eur"]) * 100))
+        Overhead(dt.date.fromisoformat(o["valid_from"]), _cents(o["yearly_eur"]))
         for o in document["overhead"]
     )
     keys = []
@@ -130,7 +154,39 @@ def parse(document: Any, source: str, directory: Path | None = None) -> BillingC
             _exact(v.get("rate_percent", 0)), v.get("exemption_reason"))
         for v in document["vat"]
     )  # fmt: skip
-    return BillingConfig(overhead, tuple(keys), seller, vat)
+    funding = tuple(_programme(f, source) for f in document.get("funding", []))
+    ids = [f.id for f in funding]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed(f"{source}: funding: two programmes with the same id")
+    return BillingConfig(overhead, tuple(keys), seller, vat, funding)
+
+
+def _programme(f: dict[str, Any], source: str) -> Programme:
+    where = f"{source}: funding {f['id']}"
+    if f["until"] < f["from"]:
+        raise ValidationFailed(f"{where}: until {f['until']} is before from {f['from']}")
+    rates = {r["year"]: Fraction(_exact(r["percent"])) / 100 for r in f["rates"]}
+    if len(rates) != len(f["rates"]):
+        raise ValidationFailed(f"{where}: rates: two rates for the same year")
+    years = range(int(f["from"][:4]), int(f["until"][:4]) + 1)
+    missing = [str(y) for y in years if y not in rates]
+    if missing:
+        raise ValidationFailed(f"{where}: rates: no rate for {', '.join(missing)} (a year of the "
+                               "period): give one, 0 if it pays nothing that year")  # fmt: skip
+    outside = sorted(str(y) for y in rates if y not in years)
+    if outside:
+        raise ValidationFailed(f"{where}: rates: {', '.join(outside)} is outside the period")
+    cap = f.get("cap_per_kommune_eur")
+    return Programme(
+        id=f["id"], name=f["name"], budget_cent=_cents(f["budget_eur"]),
+        first_month=f["from"], last_month=f["until"], services=frozenset(f["services"]),
+        overhead=bool(f.get("overhead", False)), rates=tuple(sorted(rates.items())),
+        cap_cent=None if cap is None else _cents(cap),
+    )  # fmt: skip
+
+
+def _cents(eur: Any) -> int:
+    return int(_exact(eur) * 100)
 
 
 def iban_problem(iban: str) -> str | None:

@@ -1,4 +1,5 @@
-"""What billing returns: a month's lines per Kommune, its overhead share and the totals."""
+"""What billing returns: a month's lines per Kommune, its overhead share, the start-up
+funding's subsidy on each, and the totals."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ class Line:
     gap_hours: int = 0
     no_measurement_hours: int = 0
     provisional_hours: int = 0
+    # The start-up funding's part of `cents` (basisit.billing.funding), and its programmes.
+    subsidy_cents: int = 0
+    funded_by: tuple[str, ...] = ()
+
+    @property
+    def payable_cents(self) -> int:
+        return self.cents - self.subsidy_cents
 
     @property
     def flagged(self) -> str:
@@ -69,16 +77,51 @@ class KommuneBill:
     direct_cents: int  # direct_exact rounded half up; the lines' cents add up to it
     overhead_exact: Fraction  # EUR, its exact share of the pool
     overhead_cents: int
+    overhead_subsidy_cents: int = 0
+    overhead_funded_by: tuple[str, ...] = ()
 
     @property
     def total_cents(self) -> int:
+        """The cost: direct charges and overhead share, before any subsidy."""
         return self.direct_cents + self.overhead_cents
+
+    @property
+    def subsidy_cents(self) -> int:
+        return sum(line.subsidy_cents for line in self.lines) + self.overhead_subsidy_cents
+
+    @property
+    def payable_cents(self) -> int:
+        """What the Kommune pays: its cost less the start-up funding's subsidy."""
+        return self.total_cents - self.subsidy_cents
 
     def by_service(self) -> dict[str, int]:
         found: dict[str, int] = {}
         for line in self.lines:
             found[line.service_name] = found.get(line.service_name, 0) + line.cents
         return found
+
+
+@dataclass(frozen=True)
+class ProgrammeMonth:
+    """One funding programme in one month: what it had, what it paid, to whom and for what."""
+
+    id: str
+    name: str
+    rate: Fraction  # the month's year's rate
+    budget_cents: int
+    used_before_cents: int  # paid in the programme's earlier months
+    by_ags: tuple[tuple[str, int], ...]  # paid this month, per Kommune (AGS order)
+    by_service: tuple[tuple[str, int], ...]  # per catalog service id, "overhead" for shares
+    exhausted: bool  # the budget ran out this month: what was left was split pro rata
+    capped: tuple[str, ...]  # Kommunen that reached their cap this month
+
+    @property
+    def used_cents(self) -> int:
+        return sum(c for _a, c in self.by_ags)
+
+    @property
+    def left_cents(self) -> int:
+        return self.budget_cents - self.used_before_cents - self.used_cents
 
 
 @dataclass(frozen=True)
@@ -93,6 +136,7 @@ class MonthBill:
     pool_cents: int  # the month's overhead
     unallocated_cents: int  # the pool when nobody participated ("nicht verteilt")
     kommunen: tuple[KommuneBill, ...]
+    funding: tuple[ProgrammeMonth, ...] = ()  # the programmes that covered the month
 
     @property
     def seconds(self) -> int:
@@ -110,6 +154,14 @@ class MonthBill:
     def overhead_cents(self) -> int:
         return sum(k.overhead_cents for k in self.kommunen)
 
+    @property
+    def subsidy_cents(self) -> int:
+        return sum(k.subsidy_cents for k in self.kommunen)
+
+    @property
+    def payable_cents(self) -> int:
+        return sum(k.payable_cents for k in self.kommunen)
+
     def reconciles(self) -> list[str]:
         """Every sum that must hold, checked: empty when all do."""
         problems = []
@@ -120,4 +172,18 @@ class MonthBill:
             problems.append("the overhead shares do not add up to the month's overhead")
         if self.direct_cents + self.overhead_cents != self.total_cents:
             problems.append("the Kommune totals do not add up to the grand total")
+        for k in self.kommunen:
+            over = [ln.instance for ln in k.lines if not 0 <= ln.subsidy_cents <= ln.cents]
+            if over or not 0 <= k.overhead_subsidy_cents <= k.overhead_cents:
+                problems.append(f"{k.ags}: a subsidy is negative or exceeds its line")
+        paid: dict[str, int] = {}
+        for p in self.funding:
+            for ags, cents in p.by_ags:
+                paid[ags] = paid.get(ags, 0) + cents
+            if sum(c for _s, c in p.by_service) != p.used_cents or p.left_cents < 0:
+                problems.append(f"funding {p.id}: its payments do not add up within its budget")
+        if any(paid.get(k.ags, 0) != k.subsidy_cents for k in self.kommunen):
+            problems.append("the subsidies on the lines do not add up to the programmes' payments")
+        if self.payable_cents + self.subsidy_cents != self.total_cents:
+            problems.append("payable + subsidy do not add up to the grand total")
         return problems

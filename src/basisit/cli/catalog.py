@@ -9,6 +9,7 @@ import typer
 
 from basisit import paths
 from basisit.billing import config as billing_config
+from basisit.billing import funding
 from basisit.catalog import load_catalog, validate_catalog
 from basisit.catalog.load import CONSEQUENCE
 from basisit.cli.common import Format, console, emit, err_console, group
@@ -107,9 +108,12 @@ def validate(directory: Path | None = DIR_OPTION) -> None:
     """Check every catalog file; list every problem with file and field."""
     problems = validate_catalog(directory)
     try:
-        billing_config.load((directory or paths.catalog_dir()) / billing_config.FILE)
+        settings = billing_config.load((directory or paths.catalog_dir()) / billing_config.FILE)
     except ValidationFailed as exc:
         problems.append(str(exc))
+    else:
+        if not problems:  # the funding's services are checked against a valid catalog
+            problems += funding.unknown_services(settings.funding, load_catalog(directory))
     if problems:
         for problem in problems:
             err_console.print(f"[red]✗[/] {esc(problem)}", highlight=False, soft_wrap=True)

@@ -14,7 +14,6 @@ from basisit.cli.common import console, err_console
 from basisit.cli.render import Table, esc
 from basisit.reports import german
 
-
 app = typer.Typer(
     help="Reports for finance: a month's cost allocation (the options), or a subcommand.",
     invoke_without_command=True,

@@ -1,8 +1,9 @@
 """The month as a FOCUS 1.2 cost-and-usage dataset (docs/focus.md): Parquet, and CSV beside it.
 
-One row per billed line and one per Kommune's overhead share. Costs are the billed cents as
-decimals, so a Kommune's BilledCost adds up to its total to the cent; the exact amounts stay
-in billing. The Parquet schema is explicit: inferring it would make an all-null column `null`
+One row per billed line and one per Kommune's overhead share, and a `Credit` row (negative
+costs) for the start-up funding's subsidy of each. Costs are the billed cents as decimals, so
+a Kommune's BilledCost adds up to what it pays to the cent; the exact amounts stay in
+billing. The Parquet schema is explicit: inferring it would make an all-null column `null`
 and a numeric AGS an integer.
 """
 
@@ -80,6 +81,7 @@ SCHEMA = pa.schema(
         ("x_AllocationKey", pa.string()),
         ("x_AllocationPool", COST),
         ("x_AllocationWeight", QUANTITY),
+        ("x_Funding", pa.string()),
     ]
 )
 
@@ -145,9 +147,34 @@ def build_table(report: Report) -> pa.Table:
 def _kommune_rows(report: Report, k: KommuneBill, categories: dict[str, str]) -> Iterator[dict]:
     common = _common(report, k)
     for line in k.lines:
-        yield common | _line_row(line, SERVICE_CATEGORY[categories[line.service_id]])
+        row = _line_row(line, SERVICE_CATEGORY[categories[line.service_id]])
+        yield common | row
+        if line.subsidy_cents:
+            yield common | _credit_row(row, line.subsidy_cents, line.funded_by, report)
     if k.overhead_cents or k.weight:
-        yield common | _overhead_row(report, k)
+        row = _overhead_row(report, k)
+        yield common | row
+        if k.overhead_subsidy_cents:
+            yield common | _credit_row(row, k.overhead_subsidy_cents, k.overhead_funded_by, report)
+
+
+def _credit_row(
+    charge: dict[str, Any], cents: int, funded_by: tuple[str, ...], report: Report
+) -> dict[str, Any]:
+    """The subsidy of `charge` as a FOCUS credit: the same service and resource, negative
+    costs (all four equal: a credit is a charge unrelated to others), no quantity or price."""
+    names = {p.id: p.name for p in report.bill.funding}
+    cost = -money.euro(cents)
+    return charge | {
+        "BilledCost": cost, "ContractedCost": cost, "EffectiveCost": cost, "ListCost": cost,
+        "ListUnitPrice": None, "PricingQuantity": None, "PricingUnit": None,
+        "ConsumedQuantity": None, "ConsumedUnit": None,
+        "ChargeCategory": "Credit", "ChargeFrequency": "Recurring",
+        "ChargeDescription": "Anschubfinanzierung: " + "; ".join(names[i] for i in funded_by),
+        "x_LineKind": "funding",
+        "x_Funding": ",".join(funded_by),
+        "x_AllocationKey": None, "x_AllocationPool": None, "x_AllocationWeight": None,
+    }  # fmt: skip
 
 
 def _common(report: Report, k: KommuneBill) -> dict[str, Any]:

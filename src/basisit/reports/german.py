@@ -9,7 +9,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from basisit.billing import money
-from basisit.billing.model import KommuneBill, MonthBill
+from basisit.billing.model import KommuneBill, MonthBill, ProgrammeMonth
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
@@ -59,6 +59,16 @@ def period(bill: MonthBill) -> str:
     """`01.10.2026 – 31.10.2026`: the month's first and last Berlin day."""
     last = bill.end.astimezone(BERLIN).date() - dt.timedelta(days=1)
     return f"{date(bill.start)} – {date(last)}"
+
+
+def funding_note(p: ProgrammeMonth) -> str:
+    """What finance should know of a programme's month: budget used up, caps reached."""
+    notes = []
+    if p.exhausted:
+        notes.append("Budget in diesem Monat ausgeschöpft: der Rest anteilig verteilt")
+    if p.capped:
+        notes.append(f"Höchstbetrag je Kommune erreicht: {', '.join(p.capped)}")
+    return "; ".join(notes)
 
 
 @dataclass(frozen=True)

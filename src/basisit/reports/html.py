@@ -127,6 +127,14 @@ def _checks(report: Report) -> list[tuple[str, bool]]:
         (f"Σ Summen {german.euro_cents(total)} = Σ direkte Kosten {german.euro_cents(direct)} "
          f"+ Gemeinkostenanteile {german.euro_cents(overhead)}", total == direct + overhead)
     )  # fmt: skip
+    if report.bill.funding:
+        subsidy = sum(k.subsidy_cents for k in report.kommunen)
+        payable = sum(k.payable_cents for k in report.kommunen)
+        checks.append(
+            (f"Σ zu zahlen {german.euro_cents(payable)} + Σ Anschubfinanzierung "
+             f"{german.euro_cents(subsidy)} = Σ Summen {german.euro_cents(total)}",
+             payable + subsidy == total)
+        )  # fmt: skip
     if report.ags is None:
         bill = report.bill
         allocated = bill.overhead_cents + bill.unallocated_cents
@@ -168,6 +176,10 @@ def page(report: Report) -> str:
         "direct": sum(k.direct_cents for k in kommunen),
         "overhead": sum(k.overhead_cents for k in kommunen),
         "total": sum(k.total_cents for k in kommunen),
+        "funded": bool(report.bill.funding),
+        "subsidy": sum(k.subsidy_cents for k in kommunen),
+        "payable": sum(k.payable_cents for k in kommunen),
+        "funding_notes": {p.id: german.funding_note(p) for p in report.bill.funding},
         "checks": _checks(report),
         "service_chart": _chart(
             "Kosten nach Leistung", [svg.Bar(n, (c,)) for n, c in services.items()]

@@ -31,10 +31,10 @@ QUANTITY = "#,##0.0000"
 PERCENT = "0.0 %"
 BOLD = Font(bold=True)
 OVERVIEW_HEAD = ("Kommune", "AGS", "Typ", "Einwohner", "Teilnahme", "Direkte Kosten",
-                 "Gemeinkostenanteil", "Summe", "Leitweg-ID")  # fmt: skip
+                 "Gemeinkostenanteil", "Summe", "Leitweg-ID", "Zuschuss", "Zu zahlen")  # fmt: skip
 LINES_HEAD = ("Kommune", "AGS", "Art", "Leistung", "Instanz", "Tarif", "Menge", "Einheit",
               "inklusive", "Einzelpreis", "Betrag", "Hinweis", "Ledger-Einheit",
-              "Ledger-Basismenge", "Anträge")  # fmt: skip
+              "Ledger-Basismenge", "Anträge", "Zuschuss", "Zu zahlen")  # fmt: skip
 
 
 def _euro(sheet: Worksheet, row: int, column: int, cents: int) -> Cell:
@@ -84,6 +84,8 @@ def _kommune_row(sheet: Worksheet, row: int, k: KommuneBill, report: Report) -> 
     _euro(sheet, row, 7, k.overhead_cents)
     _euro(sheet, row, 8, k.total_cents)
     sheet.cell(row, 9, report.leitweg.get(k.ags, ""))
+    _euro(sheet, row, 10, k.subsidy_cents)
+    _euro(sheet, row, 11, k.payable_cents)
 
 
 def _reconciliation(sheet: Worksheet, row: int, first: int, last: int, report: Report) -> int:
@@ -93,14 +95,20 @@ def _reconciliation(sheet: Worksheet, row: int, first: int, last: int, report: R
     direct = sum(k.direct_cents for k in kommunen)
     overhead = sum(k.overhead_cents for k in kommunen)
     total = sum(k.total_cents for k in kommunen)
+    subsidy = sum(k.subsidy_cents for k in kommunen)
+    payable = sum(k.payable_cents for k in kommunen)
     sheet.cell(row, 1, "Gesamtsumme").font = BOLD
-    for column, cents in ((6, direct), (7, overhead), (8, total)):
+    for column, cents in ((6, direct), (7, overhead), (8, total), (10, subsidy), (11, payable)):
         _euro(sheet, row, column, cents).font = BOLD
     sheet.cell(row + 1, 1, "Abstimmung: Σ Summen = Σ direkte Kosten + Σ Gemeinkostenanteile")
     sheet.cell(row + 1, 2, "stimmt" if total == direct + overhead else "stimmt NICHT")
     check = f"=IF(SUM(H{first}:H{last})=SUM(F{first}:F{last})+SUM(G{first}:G{last}),"
     sheet.cell(row + 1, 3, check + '"stimmt","stimmt NICHT")')
-    return row + 3
+    sheet.cell(row + 2, 1, "Abstimmung: Σ Zu zahlen + Σ Zuschuss = Σ Summen")
+    sheet.cell(row + 2, 2, "stimmt" if payable + subsidy == total else "stimmt NICHT")
+    check = f"=IF(SUM(K{first}:K{last})+SUM(J{first}:J{last})=SUM(H{first}:H{last}),"
+    sheet.cell(row + 2, 3, check + '"stimmt","stimmt NICHT")')
+    return row + 4
 
 
 def _services(sheet: Worksheet, row: int, report: Report) -> tuple[int, int]:
@@ -142,9 +150,10 @@ def _overview(sheet: Worksheet, report: Report) -> None:
     last = first + len(report.kommunen) - 1
     after = _reconciliation(sheet, last + 1, first, last, report)
     services = _services(sheet, after, report)
-    sheet.add_chart(_chart("Kosten nach Kommune", sheet, 8, (row, last), 1), "K2")
-    sheet.add_chart(_chart("Kosten nach Leistung", sheet, 2, services, 1), "K18")
-    for column, width in zip("ABCDEFGHI", (34, 12, 16, 12, 11, 16, 20, 14, 22), strict=True):
+    sheet.add_chart(_chart("Kosten nach Kommune", sheet, 8, (row, last), 1), "M2")
+    sheet.add_chart(_chart("Kosten nach Leistung", sheet, 2, services, 1), "M18")
+    widths = (34, 12, 16, 12, 11, 16, 20, 14, 22, 14, 14)
+    for column, width in zip("ABCDEFGHIJK", widths, strict=True):
         sheet.column_dimensions[column].width = width
 
 
@@ -170,6 +179,8 @@ def _positions(sheet: Worksheet, report: Report) -> None:
             sheet.cell(row, 13, line.ledger_unit)
             sheet.cell(row, 14, _exact_count(line.ledger_quantity_base)).number_format = "#,##0"
             sheet.cell(row, 15, ", ".join(str(r) for r in line.request_ids))
+            _euro(sheet, row, 16, line.subsidy_cents)
+            _euro(sheet, row, 17, line.payable_cents)
             row += 1
     sheet.cell(row, 1, "Summe Positionen").font = BOLD
     _euro(sheet, row, 11, sum(k.direct_cents for k in report.kommunen)).font = BOLD
