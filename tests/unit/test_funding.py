@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from catalog_copy import edit
 from test_billing_allocation import SB, TH, WND, october, priced  # noqa: F401
 from test_billing_report import NOW, _fill
 from test_invoices import ADDRESSES, NS, _totals
@@ -49,6 +50,8 @@ from basisit.cli.main import app
 from basisit.errors import ValidationFailed
 from basisit.requests import onboarding
 from basisit.store.db import session_scope
+
+RUN = CliRunner()
 
 PROGRAMME = Programme(
     id="dok", name="Digitalisierungsoffensive", budget_cent=22_000, first_month="2026-11",
@@ -255,6 +258,35 @@ def test_the_invoice_shows_the_subsidy_as_an_allowance_on_each_line(
 def test_a_bad_programme_file_is_named_by_catalog_validate(priced: Path) -> None:  # noqa: F811
     with (priced / "billing.yaml").open("a", encoding="utf-8") as f:
         f.write(OCTOBER_FUNDING.replace("percent: 25}", "percent: 25}, {year: 2029, percent: 1}"))
-    result = CliRunner().invoke(app, ["catalog", "validate", "--dir", str(priced)])
+    result = RUN.invoke(app, ["catalog", "validate", "--dir", str(priced)])
     assert result.exit_code == 4
     assert "funding dok-anschub: rates: 2029 is outside the period" in result.output
+
+
+def test_the_funding_report_says_when_the_budget_runs_out(
+    funded_october: Path, tmp_path: Path
+) -> None:
+    # 300,00 € of budget: October uses 122,01 €, so 177,99 € are left. The current rate is
+    # October's eligible cost, 244,02 € a month: November at 50 % uses 122,01 €, leaving
+    # 55,98 €, which December's 122,01 € exceeds: the budget runs out in December 2026.
+    edit(funded_october / "billing.yaml", "budget_eur: 50000.00", "budget_eur: 300.00")
+    out = tmp_path / "funding.html"
+    result = RUN.invoke(app, ["report", "funding", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "reicht das Budget bis Dezember 2026" in result.output
+    page = out.read_text("utf-8")
+    assert page.count("<svg") == 2 and "Zuschüsse je Monat" in page
+    assert "Verbraucht: 122,01 €, verbleibend: 177,99 €." in page
+    assert '<tr class="prognose"><th scope="row">November 2026</th>' in page
+
+    csv_out = tmp_path / "funding.csv"
+    assert RUN.invoke(app, ["report", "funding", "-o", str(csv_out)]).exit_code == 0
+    text = csv_out.read_text("utf-8-sig")
+    assert "dok-anschub;2026-10;Gemeinkostenanteil;41,68;177,99;" in text
+    assert "dok-anschub;2026-10;fileshare;43,83;177,99;" in text
+    assert "dok-anschub;2026-11;;122,01;55,98;Prognose" in text
+    assert "dok-anschub;2026-12;;55,98;0,00;Prognose" in text
+
+    bad = RUN.invoke(app, ["report", "funding", "-o", str(tmp_path / "funding.pdf")])
+    assert bad.exit_code != 0 and "is a .html or .csv file" in bad.output
+    assert not (tmp_path / "funding.pdf").exists()

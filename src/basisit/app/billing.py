@@ -100,6 +100,32 @@ def funded_months(*, now: dt.datetime | None = None) -> tuple[list[MonthBill], B
     return _funded(max(kept), catalog, settings, moment), settings
 
 
+def funding_outlook(*, now: dt.datetime | None = None) -> list[funding.Outlook]:
+    """Each funding programme so far and at its current rate (`basisit report funding`)."""
+    bills, settings = funded_months(now=now)
+    return [funding.outlook(bills, p) for p in settings.funding]
+
+
+def write_funding_report(output: Path, *, now: dt.datetime | None = None) -> list[funding.Outlook]:
+    """The funding report at `output`: a .html or .csv file, or a directory to put the HTML
+    page in. The path is checked before anything is billed; nothing half-written remains."""
+    from basisit.reports import funding as funding_report
+
+    moment = h.utc(now) if now is not None else dt.datetime.now(dt.UTC)
+    if output.is_dir():
+        output = output / f"basisit-anschubfinanzierung-{h.month_of(moment)}.html"
+    if output.suffix not in funding_report.FORMATS:
+        raise ValidationFailed(
+            f"cannot write {output}: the funding report is a "
+            f"{' or '.join(funding_report.FORMATS)} file"
+        )
+    _writable_parent(output)
+    outlooks = funding_outlook(now=moment)
+    today = moment.astimezone(h.BERLIN).strftime("%d.%m.%Y")
+    funding_report.render(outlooks, output, today)
+    return outlooks
+
+
 def leitweg_ids() -> dict[str, str]:
     """The Leitweg-ID (e-invoice routing ID) of every onboarded Kommune, by AGS."""
     with session_scope() as session:
@@ -155,12 +181,16 @@ def _target(output: Path, fmt: str, month: str, ags: str | None) -> Path:
         raise ValidationFailed(
             f"cannot write {output}: a FOCUS export is a .parquet file (with a .csv beside it)"
         )
+    _writable_parent(output)
+    return output
+
+
+def _writable_parent(output: Path) -> None:
     parent = output.parent
     if not parent.is_dir():
         raise ValidationFailed(f"cannot write {output}: the directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise ValidationFailed(f"cannot write {output}: the directory {parent} is not writable")
-    return output
 
 
 def write_report(

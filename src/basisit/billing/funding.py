@@ -117,7 +117,7 @@ def _month(bill: MonthBill, p: Programme, ledger: _Ledger) -> tuple[MonthBill, P
         if grant and p.cap_cent is not None and ledger.of(ags) >= p.cap_cent
     )  # fmt: skip
     use = ProgrammeMonth(
-        id=p.id, name=p.name, rate=rate, budget_cents=p.budget_cent,
+        id=p.id, name=p.name, month=bill.month, rate=rate, budget_cents=p.budget_cent,
         used_before_cents=ledger.used - sum(grants.values()),
         by_ags=tuple((ags, c) for ags, c in grants.items() if c),
         by_service=tuple(sorted(by_service.items())), exhausted=exhausted, capped=capped,
@@ -150,3 +150,71 @@ def _spread(
                                    funded_by=(*line.funded_by, p.id))  # fmt: skip
     return replace(k, lines=tuple(lines), overhead_subsidy_cents=overhead,
                    overhead_funded_by=overhead_by)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """A programme so far and at its current rate: what each month used, what is left, and
+    when the budget runs out (docs/billing.md, "Start-up funding")."""
+
+    programme: Programme
+    months: tuple[ProgrammeMonth, ...]  # the billed months of its period, oldest first
+    provisional: tuple[str, ...]  # those of them not final yet (the running month)
+    base_cents: Fraction  # eligible cost per month the forecast assumes (before the rate)
+    projection: tuple[tuple[str, int], ...]  # (month, forecast use) after the last billed one
+    runs_out: str | None  # the month the budget runs out in at this rate; None: it lasts
+
+    @property
+    def used_cents(self) -> int:
+        return sum(m.used_cents for m in self.months)
+
+    @property
+    def left_cents(self) -> int:
+        return self.programme.budget_cent - self.used_cents
+
+    @property
+    def left_at_end_cents(self) -> int:
+        """What the forecast leaves when the period ends (0 when it runs out before)."""
+        return max(0, self.left_cents - sum(c for _m, c in self.projection))
+
+
+FORECAST_MONTHS = 3  # the current rate: the mean of the last three final months
+
+
+def _next_month(month: str) -> str:
+    year, mon = int(month[:4]), int(month[5:])
+    return f"{year + mon // 12}-{mon % 12 + 1:02d}"
+
+
+def outlook(funded: Sequence[MonthBill], p: Programme) -> Outlook:
+    """`p` over the funded bills (fund()'s result): the months it paid, and a forecast. The
+    current rate is the mean eligible cost of the last final months (what it paid ÷ that
+    month's rate; a capped or exhausted month counts what it paid); each later month of the
+    period is forecast at its own year's rate, so a lower rate next year stretches the
+    budget. Caps are not forecast: the forecast is the budget's upper bound of use."""
+    uses = [(b, u) for b in funded for u in b.funding if u.id == p.id]
+    final = [(b, u) for b, u in uses if not b.provisional][-FORECAST_MONTHS:]
+    base = Fraction(0)
+    if final:
+        base = sum((Fraction(u.used_cents) / u.rate for _b, u in final if u.rate),
+                   Fraction(0)) / len(final)  # fmt: skip
+    last = uses[-1][0].month if uses else None
+    month = _next_month(last) if last else p.first_month
+    left = p.budget_cent - sum(u.used_cents for _b, u in uses)
+    projection, runs_out = [], None
+    if left <= 0 and uses:
+        runs_out = next(b.month for b, u in uses if u.left_cents <= 0)
+    while month <= p.last_month and base:
+        use = money.round_half_up(base * p.rate_of(int(month[:4])))
+        projection.append((month, min(use, max(left, 0))))
+        if runs_out is None and use >= left:
+            runs_out = month
+        left -= use
+        if left <= 0:
+            break
+        month = _next_month(month)
+    return Outlook(
+        programme=p, months=tuple(u for _b, u in uses),
+        provisional=tuple(b.month for b, _u in uses if b.provisional), base_cents=base,
+        projection=tuple(projection), runs_out=runs_out,
+    )  # fmt: skip

@@ -107,6 +107,7 @@ class ProgrammeMonth:
 
     id: str
     name: str
+    month: str  # YYYY-MM
     rate: Fraction  # the month's year's rate
     budget_cents: int
     used_before_cents: int  # paid in the programme's earlier months

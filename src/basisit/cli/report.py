@@ -12,6 +12,7 @@ import typer
 from basisit.app import billing
 from basisit.cli.common import console, err_console
 from basisit.cli.render import Table, esc
+from basisit.reports import funding as funding_report
 from basisit.reports import german
 
 app = typer.Typer(
@@ -65,6 +66,32 @@ def report_cmd(
     console.print(table)
     for path in written.paths:
         console.print(f"wrote {esc(str(path))}")
+
+
+@app.command("funding")
+def funding_cmd(
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="An .html or .csv file, or a directory for the HTML page"
+    ),
+) -> None:
+    """Each start-up funding programme: budget used per month and service, what is left,
+    and when it runs out at the current rate (with charts in the HTML page)."""
+    err_console.print("billing the funding programmes' months from the usage ledger ...")
+    if output is not None:
+        outlooks = billing.write_funding_report(output)
+    else:
+        outlooks = billing.funding_outlook()
+    for o in outlooks:
+        table = Table(title=esc(o.programme.name))
+        for column in ("Monat", "Zuschuss", "Verbleibend", "Hinweis"):
+            table.add_column(column, justify="left" if column in ("Monat", "Hinweis") else "right")
+        for r in funding_report.rows(o):
+            table.add_row(german.month_name(r.month), german.euro_cents(r.used),
+                          german.euro_cents(r.left), esc(r.note))  # fmt: skip
+        console.print(table)
+        console.print(esc(funding_report.verdict(o)))
+    if output is not None:
+        console.print(f"wrote {esc(str(output))}")
 
 
 def _amounts(direct: int, overhead: int) -> tuple[str, str, str]:
