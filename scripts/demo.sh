@@ -130,6 +130,7 @@ done
 for ags in 10041100 10046118 10046; do
   basisit report --month "$month" --ags "$ags" --format csv -o "$reports"
 done
+basisit report funding -o "$reports"
 echo "reports of $month: $reports"
 ls -1 "$reports"
 
