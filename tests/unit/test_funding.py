@@ -24,6 +24,7 @@ February 2027: nothing is left; nobody is funded.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from decimal import Decimal
@@ -33,6 +34,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from catalog_copy import edit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_billing_allocation import SB, TH, WND, october, priced  # noqa: F401
 from test_billing_report import NOW, _fill
 from test_invoices import ADDRESSES, NS, _totals
@@ -290,3 +293,46 @@ def test_the_funding_report_says_when_the_budget_runs_out(
     bad = RUN.invoke(app, ["report", "funding", "-o", str(tmp_path / "funding.pdf")])
     assert bad.exit_code != 0 and "is a .html or .csv file" in bad.output
     assert not (tmp_path / "funding.pdf").exists()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cents=st.lists(
+        st.tuples(st.integers(0, 50_000), st.integers(0, 5_000)), min_size=3, max_size=3
+    ),
+    months=st.integers(1, 6),
+    budget=st.integers(0, 200_000),
+    cap=st.one_of(st.none(), st.integers(0, 60_000)),
+    percent=st.tuples(st.integers(0, 100), st.integers(0, 100)),
+)
+def test_no_budget_or_cap_is_ever_exceeded_and_every_cent_reconciles(
+    cents: list[tuple[int, int]], months: int, budget: int, cap: int | None,
+    percent: tuple[int, int],
+) -> None:  # fmt: skip
+    programme = replace(PROGRAMME, budget_cent=budget, cap_cent=cap,
+                        rates=((2026, Fraction(percent[0], 100)),
+                               (2027, Fraction(percent[1], 100))))  # fmt: skip
+    template = _month("2026-11")
+    bills = []
+    for i in range(months):
+        month = f"{2026 + (10 + i) // 12}-{(10 + i) % 12 + 1:02d}"
+        kommunen_ = tuple(
+            replace(k, lines=(_line("mail", mail),), direct_cents=mail, overhead_cents=share)
+            for k, (mail, share) in zip(template.kommunen, cents, strict=True)
+        )
+        pool = sum(share for _mail, share in cents)
+        bills.append(replace(template, month=month, kommunen=kommunen_, pool_cents=pool))
+    funded = fund(bills, [programme])  # fund() itself asserts that every bill reconciles
+    paid = sum(b.subsidy_cents for b in funded)
+    assert paid <= budget
+    for ags in (TH, WND, SB):
+        got = sum(k.subsidy_cents for b in funded for k in b.kommunen if k.ags == ags)
+        assert cap is None or got <= cap
+    # Nobody is paid more than the rate of what it cost, rounded up (at most a cent).
+    for b in funded:
+        rate = programme.rate_of(int(b.month[:4]))
+        for k in b.kommunen:
+            assert k.subsidy_cents <= math.ceil(rate * (k.lines[0].cents + k.overhead_cents))
+    # When the budget ran out, it was used to the cent.
+    if any(u.exhausted for b in funded for u in b.funding):
+        assert paid == budget
