@@ -8,7 +8,7 @@ terminal; `--format json|yaml` prints the results on stdout for scripts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,6 +16,9 @@ from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.cli.render import Table, esc, plain
 from basisit.cli.run_progress import LiveRun, summary_table
 from basisit.configure.connection import Mode
+
+if TYPE_CHECKING:  # imported when used, as the stack driver it runs loads Pulumi
+    from basisit.app.converge import ConvergeResult
 
 CONNECTION_OPTION = typer.Option(
     Mode.fast,
@@ -78,23 +81,22 @@ def _select(ags: str | None, all_: bool, desired_state: Path | None) -> list[str
     return select_kommunen(ags, all_, Source(desired_state))
 
 
-def _results_table(results: list[dict[str, Any]]) -> Table:
+def _results_table(results: list[ConvergeResult]) -> Table:
     table = Table(title=f"Converge of {len(results)} Kommune(n)")
     for col in ("AGS", "Outcome", "Hosts", "Changed", "Seconds", "Problem"):
         table.add_column(col, justify="right" if col in ("Changed", "Seconds") else "left")
     for res in results:
-        cfg = res.get("configure") or {}
-        hosts = cfg.get("hosts") or {}
+        cfg = res.configure
+        hosts = cfg.hosts if cfg else {}
         ok_hosts = sum(1 for s in hosts.values() if s == "ok")
-        seconds = (res.get("deploy") or {}).get("duration_s") or 0
-        seconds += cfg.get("duration_s") or 0
+        seconds = (res.deploy.duration_s if res.deploy else 0) + (cfg.duration_s if cfg else 0)
         table.add_row(
-            res["ags"],
-            plain("ok", "green") if res.get("ok") else plain("failed", "red"),
+            res.ags,
+            plain("ok", "green") if res.ok else plain("failed", "red"),
             f"{ok_hosts}/{len(hosts)} ok" if hosts else "-",
-            str(cfg.get("changed", "-")),
+            str(cfg.changed) if cfg else "-",
             f"{seconds:.0f}",
-            (res.get("error") or "")[:80],
+            (res.error or "")[:80],
         )
     return table
 
@@ -151,11 +153,9 @@ def converge(
             )
     else:
 
-        def done(res: dict[str, Any]) -> None:
-            mark = "[green]ok[/]" if res.get("ok") else "[red]failed[/]"
-            err_console.print(
-                f"{res['ags']}  {mark}  {esc(res.get('error') or '')}", highlight=False
-            )
+        def done(res: ConvergeResult) -> None:
+            mark = "[green]ok[/]" if res.ok else "[red]failed[/]"
+            err_console.print(f"{res.ags}  {mark}  {esc(res.error or '')}", highlight=False)
 
         results = conv.converge_many(
             kommunen,
@@ -168,10 +168,11 @@ def converge(
             on_result=done,
         )
     if fmt is not Format.table:
-        emit(results if len(results) != 1 else results[0], fmt)
+        found = [r.to_dict() for r in results]
+        emit(found if len(found) != 1 else found[0], fmt)
     else:
         console.print(_results_table(results))
-    if not all(r.get("ok") for r in results):
+    if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import (
@@ -25,6 +25,10 @@ from basisit.app.sources import Source
 from basisit.cli.common import ACTOR_OPTION, Format, console, emit, err_console
 from basisit.cli.render import Table, esc, plain
 from basisit.errors import BasisItError, ValidationFailed
+
+if TYPE_CHECKING:  # imported when used: the stack driver loads Pulumi, which takes a while
+    from basisit.app import fleet
+    from basisit.provision.operations import Result
 
 AGS_OPTION = typer.Option(None, "--ags", help="AGS of the Kommune")
 DESIRED_OPTION = typer.Option(
@@ -98,8 +102,8 @@ def _fleet_progress(total: int, label: str) -> Progress:
 
 
 def _run_fleet(
-    operation: str, kommunen: list[str], options: dict[str, Any], parallel: int
-) -> list[dict[str, Any]]:
+    operation: str, kommunen: list[str], options: fleet.Options, parallel: int
+) -> list[Result]:
     from basisit.app import fleet
 
     with _fleet_progress(len(kommunen), operation) as bar:
@@ -110,11 +114,11 @@ def _run_fleet(
             running[ags] = text
             bar.update(task, description=f"{ags}: {text}"[:70])
 
-        def on_result(res: dict[str, Any]) -> None:
-            mark = "[green]ok[/]" if res.get("ok") else "[bold red]failed[/]"
-            detail = _counts(res.get("changes") or {}) if res.get("ok") else res.get("error", "")
-            took = f" {res['duration_s']:.1f}s" if res.get("duration_s") else ""
-            bar.console.print(f"{esc(res['ags'])}  {mark}{took}  {esc(detail)}", highlight=False)
+        def on_result(res: Result) -> None:
+            mark = "[green]ok[/]" if res.ok else "[bold red]failed[/]"
+            detail = _counts(res.changes) if res.ok else res.error or ""
+            took = f" {res.duration_s:.1f}s" if res.duration_s else ""
+            bar.console.print(f"{esc(res.ags)}  {mark}{took}  {esc(detail)}", highlight=False)
             bar.advance(task)
 
         return fleet.run(
@@ -125,6 +129,10 @@ def _run_fleet(
             progress=progress,
             on_result=on_result,
         )
+
+
+def _path_text(path: Path | None) -> str | None:
+    return str(path) if path else None
 
 
 def _counts(changes: dict[str, int]) -> str:
@@ -154,25 +162,24 @@ def _steps_table(title: str, steps: list[dict[str, Any]], show_same: bool) -> Ta
     return table
 
 
-def _summary_table(title: str, results: list[dict[str, Any]]) -> Table:
+def _summary_table(title: str, results: list[Result]) -> Table:
     table = Table(title=title)
     for col in ("AGS", "Outcome", "create", "update", "replace", "delete", "same", "Seconds"):
         table.add_column(col, justify="left" if col in ("AGS", "Outcome") else "right")
     for res in results:
-        ch = res.get("changes") or {}
+        ch = res.changes
         table.add_row(
-            res["ags"],
-            plain("ok")
-            if res.get("ok")
-            else plain(f"failed: {str(res.get('error', ''))[:60]}", "red"),
+            res.ags,
+            plain("ok") if res.ok else plain(f"failed: {(res.error or '')[:60]}", "red"),
             *(str(ch.get(op, 0)) for op in ("create", "update", "replace", "delete", "same")),
-            f"{res.get('duration_s', 0):.1f}",
+            f"{res.duration_s:.1f}",
         )
     return table
 
 
-def _emit_results(results: list[dict[str, Any]], fmt: Format) -> None:
-    emit(results if len(results) != 1 else results[0], fmt)
+def _emit_results(results: list[Result], fmt: Format) -> None:
+    found = [r.to_dict() for r in results]
+    emit(found if len(found) != 1 else found[0], fmt)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -189,30 +196,30 @@ def plan(
 ) -> None:
     """Preview what a deploy would create, change and delete; changes nothing."""
     from basisit.app import deploy as deploying
+    from basisit.app import fleet
 
     source = _source(desired_state)
     kommunen = select_kommunen(ags, all_, source)
     tgt = _target(target)
     if len(kommunen) == 1:
         with err_console.status(f"planning AGS {kommunen[0]} on target {tgt} ..."):
-            result = deploying.plan(kommunen[0], source, target=tgt).to_dict()
-        results = [result]
+            results = [deploying.plan(kommunen[0], source, target=tgt)]
     else:
-        options = {"desired_state": str(desired_state) if desired_state else None, "target": tgt}
+        options = fleet.Options(target=tgt, desired_state=_path_text(desired_state))
         results = _run_fleet("plan", kommunen, options, parallel)
     if fmt is not Format.table:
         _emit_results(results, fmt)
     elif len(results) == 1:
         res = results[0]
-        if all_resources or any(s["op"] != "same" for s in res["steps"]):
-            title = f"Plan for AGS {res['ags']} ({tgt})"
-            console.print(_steps_table(title, res["steps"], all_resources))
+        if all_resources or any(s["op"] != "same" for s in res.steps):
+            title = f"Plan for AGS {res.ags} ({tgt})"
+            console.print(_steps_table(title, res.steps, all_resources))
         else:
-            console.print(f"AGS {esc(res['ags'])}: no changes", highlight=False)
-        console.print(f"Summary: {_counts(res['changes'])}")
+            console.print(f"AGS {esc(res.ags)}: no changes", highlight=False)
+        console.print(f"Summary: {_counts(res.changes)}")
     else:
         console.print(_summary_table(f"Plan for {len(results)} Kommunen ({tgt})", results))
-    if not all(r.get("ok") for r in results):
+    if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 
@@ -230,6 +237,7 @@ def deploy(
 ) -> None:
     """Create or update the Kommune's infrastructure and write its stack outputs."""
     from basisit.app import deploy as deploying
+    from basisit.app import fleet
     from basisit.requests.service import actor_name
 
     source = _source(desired_state)
@@ -242,30 +250,26 @@ def deploy(
             result = deploying.deploy(
                 kommunen[0], source, target=tgt, actor=who, refresh=refresh,
                 progress=_printer(prefix=False),
-            ).to_dict()  # fmt: skip
+            )  # fmt: skip
         results = [result]
     else:
-        options = {
-            "desired_state": str(desired_state) if desired_state else None,
-            "target": tgt,
-            "actor": who,
-            "refresh": refresh,
-        }
+        options = fleet.Options(target=tgt, actor=who, refresh=refresh,
+                                desired_state=_path_text(desired_state))  # fmt: skip
         results = _run_fleet("deploy", kommunen, options, parallel)
     if fmt is not Format.table:
         _emit_results(results, fmt)
     elif len(results) == 1:
         res = results[0]
-        if res.get("recovery"):
-            console.print(f"[cyan]recovered:[/] {esc(res['recovery'])}")
+        if res.recovery:
+            console.print(f"[cyan]recovered:[/] {esc(res.recovery)}")
         console.print(
-            f"AGS {res['ags']} deployed in {res['duration_s']:.1f}s: {_counts(res['changes'])}; "
-            f"{res['resource_count']} resources; outputs in {res['outputs_file']}",
+            f"AGS {res.ags} deployed in {res.duration_s:.1f}s: {_counts(res.changes)}; "
+            f"{res.resource_count} resources; outputs in {res.outputs_file}",
             highlight=False,
         )
     else:
         console.print(_summary_table(f"Deploy of {len(results)} Kommunen ({tgt})", results))
-    if not all(r.get("ok") for r in results):
+    if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 
@@ -275,6 +279,7 @@ def drift(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Compare reality with the stacks' state (read-only); exit code 2 when they differ."""
+    from basisit.app import fleet
     from basisit.provision import operations
     from basisit.provision.errors import DriftFound
 
@@ -284,26 +289,26 @@ def drift(
         return
     if len(kommunen) == 1:
         with err_console.status(f"refreshing AGS {kommunen[0]} (preview only) ..."):
-            results = [operations.drift(kommunen[0]).to_dict()]
+            results = [operations.drift(kommunen[0])]
     else:
-        results = _run_fleet("drift", kommunen, {}, parallel)
-    drifted = [r for r in results if r.get("ok", True) and r.get("steps")]
-    failed = [r for r in results if not r.get("ok", True)]
+        results = _run_fleet("drift", kommunen, fleet.Options(), parallel)
+    drifted = [r for r in results if r.ok and r.steps]
+    failed = [r for r in results if not r.ok]
     if fmt is not Format.table:
         _emit_results(results, fmt)
     else:
         for res in results:
-            if not res.get("ok", True):
+            if not res.ok:
                 continue
-            if res.get("steps"):
-                console.print(_steps_table(f"Drift in AGS {res['ags']}", res["steps"], False))
+            if res.steps:
+                console.print(_steps_table(f"Drift in AGS {res.ags}", res.steps, False))
             else:
-                console.print(f"AGS {esc(res['ags'])}: no drift", highlight=False)
+                console.print(f"AGS {esc(res.ags)}: no drift", highlight=False)
     if failed:
         raise typer.Exit(1)
     if drifted:
         raise DriftFound(
-            f"drift in {len(drifted)} Kommune(n): {', '.join(r['ags'] for r in drifted)}; "
+            f"drift in {len(drifted)} Kommune(n): {', '.join(r.ags for r in drifted)}; "
             "`basisit deploy --ags AGS` brings them back to their desired state"
         )
 
